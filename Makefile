@@ -1,0 +1,32 @@
+# The AdaLoRA reproduction suite. `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-slow demo clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv with the suite and its test dependencies (pinned by constraints.txt; idempotent)
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed: run make PYTHON=python3.11 ...")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt torch
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP) ## fast test suite (what CI runs)
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: $(STAMP) ## the whole suite, including real-data training and multi-process runs
+	$(PY) -m pytest -q
+
+demo: $(STAMP) ## offline quickstart: AdaLoRA on SST-2 with the packaged MiniLM (a few minutes on 2 CPU cores)
+	HF_HUB_OFFLINE=1 $(PY) run.py +experiment=demo
+
+clean: ## remove outputs of local runs (keeps .venv and results/)
+	rm -rf outputs multirun .pytest_cache

@@ -1,0 +1,19 @@
+"""The AdaLoRA method library: pure PyTorch, no Hydra, datasets or W&B.
+
+    import adalora
+    handle = adalora.attach(model, adalora.AdaLoRA(init_rank=12, target_rank=8, alpha=32, t_init=0.1,
+                                                   t_final=0.4, delta_t=10, total_steps=T))
+    loss = task_loss + handle.regularizer(); loss.backward(); optimizer.step()
+    handle.step(t); optimizer.zero_grad()
+"""
+from .attach import attach
+from .budget import Budget, Resolution, parse_budget, resolve_budget
+from .errors import AdaLoRAError
+from .handle import Handle
+from .methods.adalora.config import AdaLoRA
+from .methods.adalora.layer import SVDLinear
+from .methods.lora.config import LoRA
+from .methods.lora.layer import LoRALinear
+
+__all__ = ["AdaLoRA", "AdaLoRAError", "Budget", "Handle", "LoRA", "LoRALinear", "Resolution", "SVDLinear",
+           "attach", "parse_budget", "resolve_budget"]

@@ -1,0 +1,1 @@
+"""One package per method, each with its spec (config.py), its layer (layer.py) and how it attaches (model.py)."""

@@ -26,7 +26,7 @@ class Family:
         return module_name.rsplit(".", 1)[-1]
 
 
-_LAYER = re.compile(r"(?:(encoder|decoder)\.)?layers?\.(\d+)\.")
+_LAYER = re.compile(r"(?:(encoder|decoder)\.layers|layer)\.(\d+)\.")
 
 BERT = Family(
     name="bert",

@@ -1,0 +1,51 @@
+"""A run's identity: task, model, method, budget, seed, plus a short hash of every other setting that can change
+its result. The record path and the output folder derive from it, so sweeps never collide and a rerun of the
+same cell finds its own record and checkpoints."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+# Settings that cannot change a run's result: where things go, how it is watched, how fast data is read.
+NOT_HASHED = {
+    "results_dir", "outputs_dir", "force", "resume", "logger", "hydra",
+    "task.data_dir", "task.data_files", "task.hub_id", "task.revision",
+    "trainer.logging_steps", "trainer.save_strategy", "trainer.save_steps", "trainer.save_total_limit",
+    "trainer.per_device_eval_batch_size", "trainer.dataloader_num_workers", "trainer.disable_tqdm",
+    "trainer.eval_strategy", "trainer.eval_steps",
+}
+
+
+def _strip(tree, prefix: str = ""):
+    if isinstance(tree, dict):
+        return {k: _strip(v, f"{prefix}{k}.") for k, v in tree.items() if f"{prefix}{k}" not in NOT_HASHED}
+    return tree
+
+
+def config_hash(config: dict) -> str:
+    """8 hex digits over the result-affecting part of the resolved config."""
+    text = json.dumps(_strip(config), sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class RunKey:
+    model: str
+    task: str
+    method: str
+    budget_slug: str
+    seed: int
+    config_hash: str
+
+    @property
+    def cell(self) -> str:
+        """The table cell this run belongs to (the key without the seed)."""
+        return f"{self.model}/{self.task}/{self.method}/{self.budget_slug}"
+
+    def record_path(self, results_dir: str | Path) -> Path:
+        return Path(results_dir) / self.model / self.task / self.method / self.budget_slug / f"seed{self.seed}.json"
+
+    def output_dir(self, outputs_dir: str | Path) -> Path:
+        return Path(outputs_dir) / self.model / self.task / self.method / self.budget_slug / f"seed{self.seed}-{self.config_hash}"

@@ -1,0 +1,108 @@
+"""One run: config -> data -> model + method -> Trainer -> metrics -> result record."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+from omegaconf import DictConfig, OmegaConf
+from transformers import set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+import adalora
+from tasks import get_task
+
+from .data import prepare, subsample
+from .environment import git_info, machine, versions
+from .errors import ConfigError
+from .evaluation import evaluate
+from .keys import RunKey, config_hash
+from .methods import budget_record, budget_slug, build_spec
+from .models import build_model, build_tokenizer
+from .records import SCHEMA_VERSION, check_writable, read_record, write_json_atomic
+from .summary import summary
+from .training import MethodCallback, MethodTrainer, load_method_state, total_optimizer_steps, training_arguments
+
+log = logging.getLogger("runners")
+
+
+def run_key(cfg: DictConfig) -> RunKey:
+    config = OmegaConf.to_container(cfg, resolve=True)
+    return RunKey(model=cfg.model.name, task=cfg.task.name, method=cfg.method.name,
+                  budget_slug=budget_slug(cfg.method, cfg.budget), seed=int(cfg.seed), config_hash=config_hash(config))
+
+
+def finished_record(cfg: DictConfig, key: RunKey) -> dict | None:
+    """The finished record of this run if there is one (then the run is skipped unless force=true)."""
+    path = key.record_path(cfg.results_dir)
+    existing = read_record(path)
+    if cfg.force or not existing or existing.get("status") != "ok":
+        return None
+    if existing.get("config_hash") != key.config_hash:
+        raise ConfigError(f"{path} holds a finished run with other settings (hash {existing.get('config_hash')} vs "
+                          f"{key.config_hash}); pass force=true to replace it, or results_dir=DIR to keep both")
+    return existing
+
+
+def run(cfg: DictConfig) -> dict:
+    started = time.time()
+    task = get_task(cfg.task.name)
+    key = run_key(cfg)
+    record_path = key.record_path(cfg.results_dir)
+    done = finished_record(cfg, key)
+    if done is not None:
+        log.info("%s is finished (%s); skipping it (force=true runs it again)", key.cell, record_path)
+        return done
+    check_writable(record_path.parent)
+    output_dir = key.output_dir(cfg.outputs_dir)
+
+    set_seed(int(cfg.seed))
+    raw = subsample(task.load(cfg.task), cfg.task)
+    tokenizer = build_tokenizer(cfg.model)
+    model = build_model(cfg.model, task, tokenizer)
+    spec, resolution = build_spec(cfg.method, cfg.budget, model)
+    handle = adalora.attach(model, spec)
+    train_set, eval_sets, collator = prepare(task, raw, tokenizer, cfg.task)
+
+    args = training_arguments(cfg.trainer, output_dir, int(cfg.seed))
+    trainer = MethodTrainer(model=model, args=args, train_dataset=train_set, data_collator=collator,
+                            processing_class=tokenizer, handle=handle, callbacks=[MethodCallback(handle)])
+    handle.set_total_steps(total_optimizer_steps(trainer))  # a schedule that does not fit stops here
+    checkpoint = get_last_checkpoint(str(output_dir)) if cfg.resume and output_dir.is_dir() else None
+    if checkpoint:
+        log.info("resuming %s from %s", key.cell, checkpoint)
+        load_method_state(handle, checkpoint)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    metrics = evaluate(trainer, task, eval_sets)
+
+    first_eval = task.eval_splits[0]
+    record = {
+        "schema": SCHEMA_VERSION,
+        "task": task.name, "model": cfg.model.name, "method": cfg.method.name, "seed": int(cfg.seed),
+        "status": "ok",
+        "budget": budget_record(spec, cfg.method.name, resolution),
+        "params": handle.parameter_report(),
+        "metrics": metrics,
+        "main_metric": task.main_metric,
+        "baseline": {"kind": "majority class of train", **task.majority_baseline(raw["train"], raw[first_eval])},
+        "rank_pattern": handle.rank_pattern(),
+        "rank_layout": {name: list(where) for name, where in handle.layout().items()},
+        "steps": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "train_examples": len(train_set),
+        "eval_examples": {split: len(ds) for split, ds in eval_sets.items()},
+        "wall_time_s": round(time.time() - started, 2),
+        "run_key": key.cell + f"/seed{key.seed}",
+        "config_hash": key.config_hash,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "versions": versions(),
+        "git": git_info(),
+        "machine": machine(trainer.args.world_size),
+        "output_dir": str(output_dir),
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if trainer.is_world_process_zero():
+        write_json_atomic(record_path, record)
+        print(summary(record, record_path, {k: v for k, v in record["baseline"].items() if k != "kind"},
+                      handle.layout()))
+    return record

@@ -1,0 +1,162 @@
+"""The GLUE tasks: sentence keys, label maps, data sources, preprocessing and metrics (spec §10.1).
+
+From the Hub (`nyu-mll/glue`, parquet) by default, or from `task.data_dir` holding GLUE's original TSV files
+(train.tsv, dev.tsv; MNLI's dev_matched.tsv / dev_mismatched.tsv) or the Hub's schema as parquet/JSONL
+(train.parquet, validation.parquet, ...).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import numpy as np
+
+from .errors import DataError
+from .metrics.glue import glue_metrics
+from .sources import column, find_split_files, load_from_hub, load_hub_schema_file, read_tsv
+
+HUB_ID = "nyu-mll/glue"
+HUB_REVISION = None  # the branch head; conf/task/<task>.yaml pins `revision` where a commit is known
+
+
+@dataclass(frozen=True)
+class TsvLayout:
+    """Where GLUE's original TSV keeps each field: column names (with a header) or indices (without)."""
+
+    header: bool
+    text: tuple
+    label: str | int
+
+
+@dataclass(frozen=True)
+class GlueTask:
+    name: str
+    text_keys: tuple[str, str | None]
+    label_names: tuple[str, ...] | None        # None: regression (STS-B)
+    main_metric: str
+    tsv: TsvLayout
+    eval_splits: tuple[str, ...] = ("validation",)
+    tsv_files: dict = field(default_factory=lambda: {"train": "train.tsv", "validation": "dev.tsv"})
+    kind: str = "classification"
+
+    # --- data -------------------------------------------------------------------------------------------
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.label_names is None else len(self.label_names)
+
+    @property
+    def is_regression(self) -> bool:
+        return self.label_names is None
+
+    def features(self) -> datasets.Features:
+        feats = {key: datasets.Value("string") for key in self.text_keys if key}
+        feats["label"] = datasets.Value("float32") if self.is_regression else datasets.ClassLabel(names=list(self.label_names))
+        return datasets.Features(feats)
+
+    def load(self, cfg) -> datasets.DatasetDict:
+        """The raw splits ("train" and the eval splits), from local files when cfg.data_dir / cfg.data_files
+        name them, else from the Hub."""
+        data_dir, data_files = cfg.get("data_dir"), cfg.get("data_files")
+        splits = ("train",) + self.eval_splits
+        if data_dir is None and not data_files:
+            raw = load_from_hub(cfg.get("hub_id", HUB_ID), cfg.get("hub_config", self.name), cfg.get("revision", HUB_REVISION))
+            return datasets.DatasetDict({s: raw[s] for s in splits})
+        candidates = {s: (self.tsv_files[s], f"{s}.parquet", f"{s}.jsonl") for s in splits}
+        what = f"{self.name.upper()}'s {', '.join(self.tsv_files[s] for s in splits)} (GLUE TSV) or {splits[0]}.parquet etc."
+        files = find_split_files(data_dir, data_files, candidates, what)
+        missing = [s for s in splits if s not in files]
+        if missing:
+            where = data_dir if data_dir else "task.data_files"
+            raise DataError(f"{where} has no {missing[0]} split for {self.name}: expected "
+                            f"{' or '.join(candidates[missing[0]])} (or task.data_files.{missing[0]}=FILE)")
+        return datasets.DatasetDict({s: self._read(path, s) for s, path in files.items()})
+
+    def _read(self, path: Path, split: str) -> datasets.Dataset:
+        if path.suffix != ".tsv":
+            ds = load_hub_schema_file(path, split)
+            need = [k for k in self.text_keys if k] + ["label"]
+            absent = [k for k in need if k not in ds.column_names]
+            if absent:
+                raise DataError(f"{path} has no column {absent[0]!r}; {self.name} needs columns {need}")
+            return ds.select_columns(need).cast(self.features())
+        header, rows = read_tsv(path, self.tsv.header)
+        text_idx = [column(header, key, path) for key in self.tsv.text]
+        label_idx = column(header, self.tsv.label, path)
+        width = max(text_idx + [label_idx]) + 1
+        columns = {key: [] for key in self.text_keys if key}
+        labels = []
+        for line_no, row in enumerate(rows, start=2 if header else 1):
+            if len(row) < width:
+                raise DataError(f"{path} line {line_no} has {len(row)} fields, expected at least {width} "
+                                f"(is this {self.name.upper()}'s file?)")
+            for key, idx in zip([k for k in self.text_keys if k], text_idx):
+                columns[key].append(row[idx])
+            labels.append(self._label(row[label_idx], path, line_no))
+        columns["label"] = labels
+        return datasets.Dataset.from_dict(columns, features=self.features())
+
+    def _label(self, value: str, path: Path, line_no: int):
+        if self.is_regression:
+            try:
+                return float(value)
+            except ValueError:
+                raise DataError(f"{path} line {line_no}: score {value!r} is not a number") from None
+        if value in self.label_names:
+            return self.label_names.index(value)
+        if value.isdigit() and int(value) < len(self.label_names):
+            return int(value)
+        raise DataError(f"{path} line {line_no}: unknown label {value!r}; {self.name} labels are "
+                        f"{', '.join(self.label_names)} (or 0..{len(self.label_names) - 1})")
+
+    # --- preprocessing ----------------------------------------------------------------------------------
+    def preprocess(self, ds: datasets.Dataset, tokenizer, max_seq_length: int, pad_to_max_length: bool) -> datasets.Dataset:
+        first, second = self.text_keys
+
+        def encode(batch):
+            args = (batch[first],) if second is None else (batch[first], batch[second])
+            enc = tokenizer(*args, truncation=True, max_length=max_seq_length,
+                            padding="max_length" if pad_to_max_length else False)
+            enc["labels"] = batch["label"]
+            return enc
+
+        return ds.map(encode, batched=True, remove_columns=ds.column_names, desc=f"tokenizing {self.name}")
+
+    # --- metrics ----------------------------------------------------------------------------------------
+    def predictions(self, logits: np.ndarray) -> np.ndarray:
+        return np.squeeze(logits, axis=-1) if self.is_regression else np.argmax(logits, axis=-1)
+
+    def compute_metrics(self, predictions, labels) -> dict[str, float]:
+        return glue_metrics(self.name, predictions, labels)
+
+    def majority_baseline(self, train: datasets.Dataset, split: datasets.Dataset) -> dict[str, float]:
+        """The metrics of always predicting the train split's most frequent label (its mean for STS-B)."""
+        train_labels = np.asarray(train["label"])
+        constant = float(train_labels.mean()) if self.is_regression else Counter(train_labels.tolist()).most_common(1)[0][0]
+        labels = np.asarray(split["label"])
+        return self.compute_metrics(np.full(len(labels), constant), labels)
+
+
+_PAIR = TsvLayout(header=True, text=("sentence1", "sentence2"), label="label")
+
+GLUE_TASKS = {
+    "cola": GlueTask("cola", ("sentence", None), ("unacceptable", "acceptable"), "matthews_correlation",
+                     TsvLayout(header=False, text=(3,), label=1)),
+    "sst2": GlueTask("sst2", ("sentence", None), ("negative", "positive"), "accuracy",
+                     TsvLayout(header=True, text=("sentence",), label="label")),
+    "mrpc": GlueTask("mrpc", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"), "accuracy",
+                     TsvLayout(header=True, text=("#1 String", "#2 String"), label="Quality")),
+    "stsb": GlueTask("stsb", ("sentence1", "sentence2"), None, "combined_score", TsvLayout(header=True, text=("sentence1", "sentence2"), label="score"),
+                     kind="regression"),
+    "qqp": GlueTask("qqp", ("question1", "question2"), ("not_duplicate", "duplicate"), "accuracy",
+                    TsvLayout(header=True, text=("question1", "question2"), label="is_duplicate")),
+    "mnli": GlueTask("mnli", ("premise", "hypothesis"), ("entailment", "neutral", "contradiction"), "accuracy",
+                     TsvLayout(header=True, text=("sentence1", "sentence2"), label="gold_label"),
+                     eval_splits=("validation_matched", "validation_mismatched"),
+                     tsv_files={"train": "train.tsv", "validation_matched": "dev_matched.tsv",
+                                "validation_mismatched": "dev_mismatched.tsv"}),
+    "qnli": GlueTask("qnli", ("question", "sentence"), ("entailment", "not_entailment"), "accuracy",
+                     TsvLayout(header=True, text=("question", "sentence"), label="label")),
+    "rte": GlueTask("rte", ("sentence1", "sentence2"), ("entailment", "not_entailment"), "accuracy", _PAIR),
+}

@@ -1,0 +1,91 @@
+"""Where a task's data comes from: the Hub (datasets with parquet data, pinned revisions), or local files in
+the task's original format (GLUE TSV, ...) or in the Hub's schema (JSONL / parquet).
+
+Local files are found in `data_dir` by conventional names, or named per split with `data_files`.
+Every problem ends in a DataError naming the path and what was expected.
+"""
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import datasets
+
+from .errors import DataError
+
+HUB_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+
+csv.field_size_limit(sys.maxsize)
+
+
+def load_from_hub(hub_id: str, config: str | None, revision: str | None) -> datasets.DatasetDict:
+    try:
+        return datasets.load_dataset(hub_id, config, revision=revision)
+    except Exception as err:  # offline, unknown id, no network: say what to do instead
+        raise DataError(f"could not load {hub_id}{'/' + config if config else ''} from the Hugging Face Hub "
+                        f"({type(err).__name__}); without Hub access pass task.data_dir=DIR with the task's files") from err
+
+
+def read_tsv(path: Path, header: bool) -> tuple[list[str] | None, list[list[str]]]:
+    """Rows of a GLUE TSV: tab-separated, no quoting (GLUE's sentences contain quotes)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror}") from err
+    rows = [r for r in rows if r and any(cell.strip() for cell in r)]
+    if not rows or (header and len(rows) < 2):
+        raise DataError(f"{path} holds no rows")
+    return (rows[0], rows[1:]) if header else (None, rows)
+
+
+def column(header: Sequence[str] | None, name_or_index: str | int, path: Path) -> int:
+    if isinstance(name_or_index, int):
+        return name_or_index
+    if header is None or name_or_index not in header:
+        raise DataError(f"{path} has no column {name_or_index!r}; its header is {list(header or [])}")
+    return header.index(name_or_index)
+
+
+def load_hub_schema_file(path: Path, split: str) -> datasets.Dataset:
+    fmt = HUB_FORMATS.get(path.suffix)
+    if fmt is None:
+        raise DataError(f"{path}: unknown file type {path.suffix!r}; use .tsv (original format), .jsonl or .parquet")
+    try:
+        return datasets.load_dataset(fmt, data_files={split: str(path)}, split=split)
+    except Exception as err:
+        raise DataError(f"cannot read {path} as {fmt}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
+
+
+def find_split_files(data_dir: str | None, data_files: Mapping[str, str] | None,
+                     candidates: Mapping[str, Sequence[str]], what: str) -> dict[str, Path]:
+    """The file of each split: `data_files[split]` when given, else the first of `candidates[split]` that exists
+    in `data_dir` (original format first, then the Hub schema)."""
+    found: dict[str, Path] = {}
+    data_files = dict(data_files or {})
+    for split, names in candidates.items():
+        if split in data_files and data_files[split]:
+            path = Path(data_files[split]).expanduser()
+            if not path.is_file():
+                raise DataError(f"task.data_files.{split}={path} does not exist")
+            found[split] = path
+            continue
+        if data_dir is None:
+            continue
+        root = Path(data_dir).expanduser()
+        if not root.is_dir():
+            raise DataError(f"task.data_dir={root} is not a folder; it should hold {what}")
+        for name in names:
+            if (root / name).is_file():
+                found[split] = root / name
+                break
+    return found
+
+
+def make_dataset(columns: dict[str, list], features: datasets.Features) -> datasets.Dataset:
+    return datasets.Dataset.from_dict(columns, features=features)
+
+
+Converter = Callable[[Path, str], datasets.Dataset]

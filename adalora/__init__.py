@@ -5,15 +5,22 @@
                                                    t_final=0.4, delta_t=10, total_steps=T))
     loss = task_loss + handle.regularizer(); loss.backward(); optimizer.step()
     handle.step(t); optimizer.zero_grad()
+
+Baselines (spec §8) attach the same way: adalora.LoRA(rank=2), adalora.Houlsby(dim=8), adalora.Pfeiffer(dim=16),
+adalora.BitFit(), adalora.Full().
 """
 from .attach import attach
-from .budget import Budget, Resolution, parse_budget, resolve_budget
+from .budget import Budget, Resolution, method_parameters, parse_budget, resolve_budget
 from .errors import AdaLoRAError
 from .handle import Handle
 from .methods.adalora.config import AdaLoRA
 from .methods.adalora.layer import SVDLinear
+from .methods.bitfit.config import BitFit
+from .methods.full.config import Full
+from .methods.houlsby.config import Houlsby
 from .methods.lora.config import LoRA
 from .methods.lora.layer import LoRALinear
+from .methods.pfeiffer.config import Pfeiffer
 
-__all__ = ["AdaLoRA", "AdaLoRAError", "Budget", "Handle", "LoRA", "LoRALinear", "Resolution", "SVDLinear",
-           "attach", "parse_budget", "resolve_budget"]
+__all__ = ["AdaLoRA", "AdaLoRAError", "BitFit", "Budget", "Full", "Handle", "Houlsby", "LoRA", "LoRALinear",
+           "Pfeiffer", "Resolution", "SVDLinear", "attach", "method_parameters", "parse_budget", "resolve_budget"]

@@ -7,10 +7,19 @@ from .errors import AdaLoRAError
 from .handle import Handle
 from .methods.adalora.config import AdaLoRA
 from .methods.adalora.model import attach_adalora
+from .methods.bitfit.config import BitFit
+from .methods.bitfit.model import attach_bitfit
+from .methods.full.config import Full
+from .methods.full.model import attach_full
+from .methods.houlsby.config import Houlsby
+from .methods.houlsby.model import attach_houlsby
 from .methods.lora.config import LoRA
 from .methods.lora.model import attach_lora
+from .methods.pfeiffer.config import Pfeiffer
+from .methods.pfeiffer.model import attach_pfeiffer
 
-ATTACHERS = {AdaLoRA: attach_adalora, LoRA: attach_lora}
+ATTACHERS = {AdaLoRA: attach_adalora, LoRA: attach_lora, Houlsby: attach_houlsby, Pfeiffer: attach_pfeiffer,
+             BitFit: attach_bitfit, Full: attach_full}
 
 
 def attach(model: nn.Module, spec) -> Handle:

@@ -1,9 +1,10 @@
 """Parameter budgets: from a label ("0.3%", "0.32M", "300k") and a model to each method's size.
 
 A budget is a share of the pretrained model's parameters or an absolute count. It resolves to the nearest size
-of the method at hand (LoRA rank, AdaLoRA target rank with its initial rank), except where the paper names the
-size for that label on that model (its budget tables, spec §9), which wins. Everything here is a pure function
-of the label and the model's shapes.
+of the method at hand (LoRA rank, AdaLoRA target rank with its initial rank, Houlsby / Pfeiffer adapter width),
+except where the paper names the size for that label on that model (its budget tables, spec §9), which wins.
+BitFit and full fine-tuning have fixed sizes (the model's biases, all of it): a label does not apply to them.
+Everything here is a pure function of the label and the model's shapes; nothing is attached.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from torch import nn
 
 from .backbone import backbone_of, head_prefixes
 from .errors import AdaLoRAError
+from .families import adapter_sites, site_width
+from .methods.bitfit.model import backbone_biases
 from .targets import default_targets, find_linear_targets
 
 _LABEL = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(%|[kKmM])?\s*$")
@@ -109,6 +112,18 @@ def init_rank_for(target_rank: int) -> int:
     return PAPER_INIT_RANK.get(target_rank, math.ceil(1.5 * target_rank))
 
 
+# The spec fields a budget sets, per method. Empty: the model fixes the method's size and a label does not apply.
+SIZE_FIELDS = {"lora": ("rank",), "adalora": ("target_rank", "init_rank"), "houlsby": ("dim",),
+               "pfeiffer": ("dim",), "bitfit": (), "full": ()}
+# What a fixed-size method trains, as it reads in a record path.
+FIXED_SLUGS = {"bitfit": "bias", "full": "all"}
+
+
+def budget_applies(method: str) -> bool:
+    """False for methods whose size the model fixes (BitFit, full fine-tuning)."""
+    return bool(SIZE_FIELDS.get(method, (None,)))
+
+
 def pretrained_parameters(model: nn.Module) -> int:
     backbone = backbone_of(model) or model
     return sum(p.numel() for p in backbone.parameters())
@@ -120,6 +135,40 @@ def rank_unit(model: nn.Module, targets=None) -> tuple[int, int]:
     return sum(m.in_features + m.out_features for _, m in found), len(found)
 
 
+def adapter_unit(model: nn.Module, method: str) -> tuple[int, int, int]:
+    """(Σ (2 w + 1), Σ w, number of adapters) over the method's insertion points: an adapter of width d costs
+    d (2 w + 1) + w on hidden width w (down and up projections, both with bias)."""
+    widths = [site_width(model, module) for _, module in adapter_sites(model, method)]
+    return sum(2 * w + 1 for w in widths), sum(widths), len(widths)
+
+
+def method_parameters(model: nn.Module, method: str, sizes: dict | None = None, targets=None) -> int:
+    """The exact number of parameters `method` adds to (or, for BitFit and full fine-tuning, selects from) the
+    backbone at `sizes`, head excluded. AdaLoRA counts its final budget r̄ Σ (in + out), A and B only, the
+    quantity its % labels name; `allocated_parameters` gives what it allocates at the start."""
+    sizes = sizes or {}
+    if method == "lora":
+        return sizes["rank"] * rank_unit(model, targets)[0]
+    if method == "adalora":
+        return sizes["target_rank"] * rank_unit(model, targets)[0]
+    if method in ("houlsby", "pfeiffer"):
+        per_dim, fixed, _ = adapter_unit(model, method)
+        return sizes["dim"] * per_dim + fixed
+    if method == "bitfit":
+        return sum(p.numel() for _, p in backbone_biases(model))
+    if method == "full":
+        return pretrained_parameters(model)
+    raise AdaLoRAError(f"method {method!r} has no parameter count here; known: {', '.join(SIZE_FIELDS)}")
+
+
+def allocated_parameters(model: nn.Module, method: str, sizes: dict | None = None, targets=None) -> int:
+    """What the method holds at step 0: AdaLoRA r_init (Σ (in + out) + n), with its λ; the rest as counted."""
+    if method == "adalora":
+        unit, n = rank_unit(model, targets)
+        return sizes["init_rank"] * (unit + n)
+    return method_parameters(model, method, sizes, targets)
+
+
 @dataclass
 class Resolution:
     """What a budget label means for one method on one model."""
@@ -128,20 +177,37 @@ class Resolution:
     slug: str
     method: str
     sizes: dict = field(default_factory=dict)   # spec fields, e.g. {"rank": 2} or {"target_rank": 2, "init_rank": 4}
-    source: str = "nearest"                      # "paper table (<model>)" or "nearest"
+    source: str = "nearest"                      # "paper table (<model>)", "nearest" or "fixed size"
     requested_params: int = 0                    # the label's parameter count on this model
-    params: int = 0                              # the method's parameters at the resolved size (final, A+B only)
+    params: int = 0                              # the method's parameters at the resolved size (AdaLoRA: final, A+B)
+    allocated_params: int = 0                    # what it holds at step 0 (AdaLoRA: r_init triplets with λ)
 
     def as_record(self) -> dict:
         return {"label": self.label, "slug": self.slug, "sizes": dict(self.sizes), "source": self.source,
-                "requested_params": self.requested_params, "params": self.params}
+                "requested_params": self.requested_params, "params": self.params,
+                "allocated_params": self.allocated_params}
+
+
+def _too_small(budget: Budget, requested: int, method: str, what: str, unit: int, fixed: int, n: int,
+               pretrained: int) -> AdaLoRAError:
+    least = math.ceil(fixed + unit / 2)
+    return AdaLoRAError(f"budget {budget.label} is {requested:,} parameters on this model, below one {what} for "
+                        f"{method} ({fixed + unit:,} parameters over {n} {'matrices' if fixed == 0 else 'adapters'}); "
+                        f"give at least {least:,} parameters (e.g. budget={(fixed + unit) / pretrained * 100:.3g}%)")
 
 
 def resolve_budget(label, model: nn.Module, method: str, targets=None) -> Resolution:
-    """The size of `method` that a budget label names on `model` (spec §9)."""
+    """The size of `method` that a budget label names on `model` (spec §9), with its exact parameter count."""
     budget = parse_budget(label)
+    if method not in SIZE_FIELDS:
+        raise AdaLoRAError(f"method {method!r} has no size a budget can set; budgets size {', '.join(SIZE_FIELDS)}")
     pretrained = pretrained_parameters(model)
     requested = round(budget.params(pretrained))
+    if not budget_applies(method):
+        count = method_parameters(model, method)
+        return Resolution(label=budget.label, slug=FIXED_SLUGS[method], method=method, sizes={},
+                          source="fixed size (a budget does not apply)", requested_params=requested, params=count,
+                          allocated_params=count)
     known = paper_model(model)
     table = PAPER_TABLES.get(known, {}) if targets is None else {}
     row = next((sizes for key, sizes in table.items() if same_budget(parse_budget(key), budget)), {})
@@ -152,14 +218,16 @@ def resolve_budget(label, model: nn.Module, method: str, targets=None) -> Resolu
         unit, n = rank_unit(model, targets)
         rank = round(requested / unit)
         if rank < 1:
-            raise AdaLoRAError(f"budget {budget.label} is {requested:,} parameters on this model, below one rank per "
-                               f"matrix for {method} ({unit:,} parameters over {n} matrices); give at least "
-                               f"{math.ceil(unit / 2):,} parameters (e.g. budget={unit / pretrained * 100:.3g}%)")
+            raise _too_small(budget, requested, method, "rank per matrix", unit, 0, n, pretrained)
         sizes = {"rank": rank} if method == "lora" else {"target_rank": rank, "init_rank": init_rank_for(rank)}
         source = "nearest"
-    else:
-        raise AdaLoRAError(f"method {method!r} has no size a budget can set")
-    unit, _ = rank_unit(model, targets)
-    final_rank = sizes.get("rank", sizes.get("target_rank", 0))
+    else:  # houlsby, pfeiffer
+        per_dim, fixed, n = adapter_unit(model, method)
+        dim = round((requested - fixed) / per_dim)
+        if dim < 1:
+            raise _too_small(budget, requested, method, "adapter unit (d = 1)", per_dim, fixed, n, pretrained)
+        sizes = {"dim": dim}
+        source = "nearest"
     return Resolution(label=budget.label, slug=budget.slug, method=method, sizes=sizes, source=source,
-                      requested_params=requested, params=final_rank * unit)
+                      requested_params=requested, params=method_parameters(model, method, sizes, targets),
+                      allocated_params=allocated_parameters(model, method, sizes, targets))

@@ -55,6 +55,11 @@ class Handle:
         """The parameters the method adds to (or selects from) the backbone, head excluded."""
         return []
 
+    def added_parameters(self) -> list[nn.Parameter]:
+        """The parameters the method added to the model (not pretrained). BitFit and full fine-tuning select
+        pretrained parameters instead, and add none."""
+        return self.adapter_parameters()
+
     def rank_pattern(self) -> dict[str, int]:
         """Kept rank per adapted matrix (AdaLoRA); empty for methods without ranks to allocate."""
         return {}
@@ -63,11 +68,11 @@ class Handle:
         """Exact counts: trainable, adapter, head, total, pretrained, and their shares of the pretrained model."""
         model = self.model
         adapter = self.adapter_parameters()
-        adapter_ids = {id(p) for p in adapter}
+        added_ids = {id(p) for p in self.added_parameters()}
         head = [p for p in head_parameters(model) if p.requires_grad]
         trainable = [p for p in model.parameters() if p.requires_grad]
         backbone = backbone_of(model) or model
-        pretrained = _numel(p for p in backbone.parameters() if id(p) not in adapter_ids)
+        pretrained = _numel(p for p in backbone.parameters() if id(p) not in added_ids)
         report = {
             "trainable": _numel(trainable),
             "adapter": _numel(adapter),

@@ -46,6 +46,36 @@ def tiny_bert(num_labels: int = 2, seed: int = 0, **overrides):
     return BertForSequenceClassification(BertConfig(**cfg)).eval()
 
 
+def tiny_deberta(num_labels: int = 2, seed: int = 0, **overrides):
+    """A 2-layer, 32-wide DeBERTa-v2 shaped like DeBERTaV3 (relative attention, log buckets, shared keys)."""
+    from transformers import DebertaV2Config, DebertaV2ForSequenceClassification
+
+    torch.manual_seed(seed)
+    cfg = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, relative_attention=True, position_buckets=16,
+               norm_rel_ebd="layer_norm", share_att_key=True, pos_att_type=["p2c", "c2p"], max_relative_positions=-1,
+               position_biased_input=False, type_vocab_size=0, num_labels=num_labels)
+    cfg.update(overrides)
+    return DebertaV2ForSequenceClassification(DebertaV2Config(**cfg)).eval()
+
+
+def tiny_bart(seed: int = 0, head: str = "generation", **overrides):
+    """A 2+2-layer, 32-wide BART: encoder, decoder self-attention and decoder cross-attention."""
+    from transformers import BartConfig, BartForConditionalGeneration, BartForSequenceClassification
+
+    torch.manual_seed(seed)
+    cfg = dict(vocab_size=100, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+               decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64,
+               dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, pad_token_id=1, bos_token_id=0,
+               eos_token_id=2, decoder_start_token_id=2, num_labels=2)
+    cfg.update(overrides)
+    cls = BartForConditionalGeneration if head == "generation" else BartForSequenceClassification
+    return cls(BartConfig(**cfg)).eval()
+
+
+FAMILY_MODELS = {"bert": tiny_bert, "deberta": tiny_deberta, "bart": tiny_bart}
+
+
 @pytest.fixture
 def tiny_bert_factory():
     return tiny_bert

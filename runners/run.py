@@ -17,7 +17,7 @@ from .environment import git_info, machine, versions
 from .errors import ConfigError
 from .evaluation import evaluate
 from .keys import RunKey, config_hash
-from .methods import budget_record, budget_slug, build_spec
+from .methods import budget_record, budget_slug, build_spec, normalise_budget, spec_name
 from .models import build_model, build_tokenizer
 from .records import SCHEMA_VERSION, check_writable, read_record, write_json_atomic
 from .summary import summary
@@ -47,6 +47,7 @@ def finished_record(cfg: DictConfig, key: RunKey) -> dict | None:
 def run(cfg: DictConfig) -> dict:
     started = time.time()
     task = get_task(cfg.task.name)
+    cfg = normalise_budget(cfg)  # full / bitfit: a budget does not apply; before the key and hash
     key = run_key(cfg)
     record_path = key.record_path(cfg.results_dir)
     done = finished_record(cfg, key)
@@ -80,7 +81,7 @@ def run(cfg: DictConfig) -> dict:
         "schema": SCHEMA_VERSION,
         "task": task.name, "model": cfg.model.name, "method": cfg.method.name, "seed": int(cfg.seed),
         "status": "ok",
-        "budget": budget_record(spec, cfg.method.name, resolution),
+        "budget": budget_record(spec, spec_name(cfg.method), resolution),
         "params": handle.parameter_report(),
         "metrics": metrics,
         "main_metric": task.main_metric,

@@ -33,8 +33,8 @@ def summary(record: dict, record_path, baseline: dict | None, layout: dict | Non
     metrics, params, budget = record["metrics"], record["params"], record["budget"]
     main = record.get("main_metric")
     lines = ["", "=" * 72,
-             f" {record['task']} | {record['model']} | {record['method']} | budget {budget.get('label') or '-'}"
-             f" -> {_sizes(budget.get('sizes', {}))} | seed {record['seed']} | {record['status']}",
+             f" {record['task']} | {record['model']} | {record['method']} | {_budget(budget)}"
+             f" | seed {record['seed']} | {record['status']}",
              "-" * 72]
     for name, value in metrics.items():
         base = baseline.get(name) if baseline else None
@@ -53,6 +53,12 @@ def summary(record: dict, record_path, baseline: dict | None, layout: dict | Non
     lines.append(f" record: {record_path}")
     lines.append("=" * 72)
     return "\n".join(lines)
+
+
+def _budget(budget: dict) -> str:
+    if str(budget.get("source", "")).startswith("fixed"):
+        return f"fixed size ({budget.get('slug')}), no budget"
+    return f"budget {budget.get('label') or '-'} -> {_sizes(budget.get('sizes', {}))}"
 
 
 def _sizes(sizes: dict) -> str:

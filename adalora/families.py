@@ -98,7 +98,7 @@ def adapter_sites(model: nn.Module, method: str) -> list[tuple[str, nn.Module]]:
         model_type = getattr(getattr(model, "config", None), "model_type", None)
         raise AdaLoRAError(f"{label} adapters need the model family's insertion points, and {type(model).__name__} "
                            f"(model_type {model_type!r}) is not a family the suite knows (BERT, DeBERTa-v2/v3, BART): "
-                           f"use lora, adalora, bitfit or full on it")
+                           f"use bitfit, full, or lora / adalora with targets=[...] on it")
     pattern = re.compile(getattr(family, f"{method}_sites"))
     exclude = head_prefixes(model)
     found, wrong = [], []

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow demo clean
+.PHONY: help install test test-slow demo tables clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ test-slow: $(STAMP) ## the whole suite, including real-data training and multi-p
 
 demo: $(STAMP) ## offline quickstart: AdaLoRA on SST-2 with the packaged MiniLM (a few minutes on 2 CPU cores)
 	HF_HUB_OFFLINE=1 $(PY) run.py +experiment=demo
+
+tables: $(STAMP) ## rebuild results/tables/ (the paper's tables and figures, ours beside the paper's) from results/runs/
+	$(PY) -m runners.tables
 
 clean: ## remove outputs of local runs (keeps .venv and results/)
 	rm -rf outputs multirun .pytest_cache

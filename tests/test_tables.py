@@ -159,7 +159,7 @@ def test_minilm_sweep_gives_its_own_tables_and_figures_byte_stable_across_runs(t
     report, out = build(tmp_path, runs, figures=True)
     assert report.records == 72 and report.skipped == 0
     md = (out / "minilm/table1_glue.md").read_text()
-    assert "Tasks without a record of this model are left out: mnli, qqp, qnli, mrpc, stsb." in md
+    assert "Tasks without a record of this model are left out: MNLI, QQP, QNLI, MRPC, STS-B." in md
     assert "| Method | Budget | #Params | SST-2 | CoLA | RTE |" in md
     assert "| HAdapter | 0.38% | 85.0k |" in md and "| ↳ paper ref. | 0.3M | 0.31M | 95.41 | 67.65 | 83.39 |" in md
     assert "| LoRA | 1.5% | 0.33M |" in md and "| ↳ paper ref. | 1.2M | 1.33M | 94.95 | 69.82 | 85.20 |" in md

@@ -29,6 +29,7 @@ class Layout:
     focal: str | None = "adalora"  # the method compared against the others for significance
     difference: bool = True       # Δ = ours − paper (off for costs measured on other hardware)
     fig2: str | None = None       # the Fig. 2 panel family this table feeds
+    remark: str = ""              # how our records' metrics map onto the paper's columns, where not obvious
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -53,19 +54,23 @@ LAYOUTS = (
     Layout("table2", "table2_squad", "2", "Table 2: SQuAD dev, EM / F1", "deberta-v3-base",
            (Column("squad", "exact_match", "v1.1 EM"), Column("squad", "f1", "v1.1 F1"),
             Column("squad_v2", "exact_match", "v2.0 EM"), Column("squad_v2", "f1", "v2.0 F1")),
-           ("full", "houlsby", "pfeiffer", "lora", "adalora"), ("0.08%", "0.16%", "0.32%", "0.65%"), fig2="squad"),
+           ("full", "houlsby", "pfeiffer", "lora", "adalora"), ("0.08%", "0.16%", "0.32%", "0.65%"), fig2="squad",
+           remark="EM: our records' `exact_match` (SQuAD v2.0's metric calls it `exact`)."),
     Layout("table3", "table3_summarization", "3", "Table 3: summarisation, ROUGE-1 / 2 / L", "bart-large",
            (Column("xsum", "rouge1", "XSum R-1"), Column("xsum", "rouge2", "XSum R-2"),
             Column("xsum", "rougeLsum", "XSum R-L"), Column("cnn_dailymail", "rouge1", "CNN/DM R-1"),
             Column("cnn_dailymail", "rouge2", "CNN/DM R-2"), Column("cnn_dailymail", "rougeLsum", "CNN/DM R-L")),
-           ("full", "lora", "adalora"), ("2.20%", "1.10%", "0.26%", "0.13%"), fig2="summarization"),
+           ("full", "lora", "adalora"), ("2.20%", "1.10%", "0.26%", "0.13%"), fig2="summarization",
+           remark="R-L: our records' `rougeLsum` (summary-level ROUGE-L), which the paper's CNN/DM values match; "
+                  "the paper does not name its variant (results/paper/README.md)."),
     Layout("table4", "table4_ablation_importance", "4", "Table 4: importance-score ablations", "deberta-v3-base",
            (Column("sst2", "accuracy", "SST-2"), Column("rte", "accuracy", "RTE"),
             Column("cola", "matthews_correlation", "CoLA")),
            ("prune-lora", "adalora", "adalora-sensitivity", "adalora-magnitude"), ("0.08%", "0.16%", "0.65%")),
     Layout("table5", "table5_ablation_components", "5", "Table 5: component ablations", "deberta-v3-base",
            (Column("sst2", "accuracy", "SST-2"), Column("mnli", "accuracy_mean_m_mm", "MNLI (m+mm)/2")),
-           ("lora", "lora-regu", "svd-lora", "adalora-gamma0", "adalora"), ("0.08%", "0.16%", "0.32%", "0.65%")),
+           ("lora", "lora-regu", "svd-lora", "adalora-gamma0", "adalora"), ("0.08%", "0.16%", "0.32%", "0.65%"),
+           remark="MNLI: per record, the mean of matched and mismatched accuracy, as the paper's caption says."),
     Layout("table15", "table15_cost", "15", "Table 15: training cost", "deberta-v3-base",
            (Column("mnli", "time_per_epoch_min", "MNLI time/epoch (min)"), Column("mnli", "memory_gb", "MNLI memory (GB)"),
             Column("sst2", "time_per_epoch_min", "SST-2 time/epoch (min)"), Column("sst2", "memory_gb", "SST-2 memory (GB)")),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .build import Row, Table
-from .layouts import method_name, model_name
+from .layouts import TASK_NAMES, method_name, model_name
 from .stats import TEST_NAME, Summary
 
 MISSING = "—"
@@ -75,7 +75,9 @@ def intro(table: Table) -> list[str]:
                      f"budget), shown for orientation only: this is a different model, so no difference is computed.")
     if table.omitted_tasks:
         lines.append("Tasks without a record of this model are left out: "
-                     + ", ".join(table.omitted_tasks) + ".")
+                     + ", ".join(TASK_NAMES.get(t, t) for t in table.omitted_tasks) + ".")
+    if layout.remark:
+        lines.append(layout.remark)
     if any(c.task == "all" for c in table.columns):
         lines.append("All: per seed, the mean over the eight tasks of each task's mean (MNLI m/mm, QQP acc/F1), "
                      "over the seeds that ran every task, as the paper's All (results/paper/README.md).")

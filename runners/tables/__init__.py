@@ -78,8 +78,9 @@ def make_tables(runs_dir: Path, paper_dir: Path, out_dir: Path, runs_label: str 
                                         f"budget {group.label}", model, [name], recs))
     if not rank_cells:
         messages.append("Fig. 3 (AdaLoRA's final rank per layer x matrix type): no AdaLoRA record with a rank "
-                        "pattern yet, so there is nothing to draw. Run AdaLoRA (e.g. `make demo`) and "
-                        "`make tables` again.")
+                        "pattern yet, so there is nothing to draw. Run AdaLoRA into results/runs (e.g. "
+                        "`python run.py task=sst2 method=adalora budget=0.32% model=minilm "
+                        "task.data_dir=data/glue/sst2`) and `make tables` again.")
     if not found.records:
         messages.append("No result records yet: every table shows the paper's values with our cells missing, "
                         "and Fig. 2 shows the paper's values only.")

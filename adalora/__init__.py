@@ -6,6 +6,10 @@
     loss = task_loss + handle.regularizer(); loss.backward(); optimizer.step()
     handle.step(t); optimizer.zero_grad()
 
+    adalora.save_adapter(model, handle, "adapter/")      # safetensors + spec + rank pattern (+ resumable state)
+    adalora.export_peft(model, handle, "peft-adapter/")  # peft.PeftModel.from_pretrained(base, "peft-adapter/")
+    adalora.merge(model); adalora.unmerge(model)          # fold the updates into the base weights and back
+
 Baselines (spec §8) attach the same way: adalora.LoRA(rank=2), adalora.Houlsby(dim=8), adalora.Pfeiffer(dim=16),
 adalora.BitFit(), adalora.Full().
 """
@@ -13,6 +17,7 @@ from .attach import attach
 from .budget import Budget, Resolution, method_parameters, parse_budget, resolve_budget
 from .errors import AdaLoRAError
 from .handle import Handle
+from .merging import is_merged, merge, unmerge
 from .methods.adalora.config import AdaLoRA
 from .methods.adalora.layer import SVDLinear
 from .methods.bitfit.config import BitFit
@@ -21,6 +26,11 @@ from .methods.houlsby.config import Houlsby
 from .methods.lora.config import LoRA
 from .methods.lora.layer import LoRALinear
 from .methods.pfeiffer.config import Pfeiffer
+from .methods.prune_lora.config import PruneLoRA
+from .peft_export import export_peft
+from .saving import load_adapter, load_state, save_adapter, save_state
 
 __all__ = ["AdaLoRA", "AdaLoRAError", "BitFit", "Budget", "Full", "Handle", "Houlsby", "LoRA", "LoRALinear",
-           "Pfeiffer", "Resolution", "SVDLinear", "attach", "method_parameters", "parse_budget", "resolve_budget"]
+           "Pfeiffer", "PruneLoRA", "Resolution", "SVDLinear", "attach", "export_peft", "is_merged", "load_adapter",
+           "load_state", "merge", "method_parameters", "parse_budget", "resolve_budget", "save_adapter", "save_state",
+           "unmerge"]

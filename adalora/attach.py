@@ -17,9 +17,11 @@ from .methods.lora.config import LoRA
 from .methods.lora.model import attach_lora
 from .methods.pfeiffer.config import Pfeiffer
 from .methods.pfeiffer.model import attach_pfeiffer
+from .methods.prune_lora.config import PruneLoRA
+from .methods.prune_lora.model import attach_prune_lora
 
-ATTACHERS = {AdaLoRA: attach_adalora, LoRA: attach_lora, Houlsby: attach_houlsby, Pfeiffer: attach_pfeiffer,
-             BitFit: attach_bitfit, Full: attach_full}
+ATTACHERS = {AdaLoRA: attach_adalora, LoRA: attach_lora, PruneLoRA: attach_prune_lora, Houlsby: attach_houlsby,
+             Pfeiffer: attach_pfeiffer, BitFit: attach_bitfit, Full: attach_full}
 
 
 def attach(model: nn.Module, spec) -> Handle:

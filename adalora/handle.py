@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .backbone import backbone_of, head_parameters
+from .errors import AdaLoRAError
 from .families import describe
 
 
@@ -49,6 +50,10 @@ class Handle:
 
     def step(self, step: int) -> None:
         """Called once per optimizer step, after `optimizer.step()` and before `zero_grad()`."""
+
+    def skipped_step(self, step: int) -> None:
+        """Called instead of `step` when the optimizer skipped the update (fp16 grad-scaler overflow): the
+        gradients are inf/NaN and must not reach any statistic."""
 
     # --- what the method did -------------------------------------------------------------------------
     def adapter_parameters(self) -> list[nn.Parameter]:
@@ -93,5 +98,8 @@ class Handle:
         return {"method": self.method, "total_steps": self.total_steps}
 
     def load_state_dict(self, state: dict) -> None:
+        if state.get("method", self.method) != self.method:
+            raise AdaLoRAError(f"the state was saved by a {state['method']} run; this handle is {self.method}: "
+                               f"resume with the same method")
         if state.get("total_steps") is not None:
             self.set_total_steps(state["total_steps"])

@@ -52,9 +52,13 @@ class MethodCallback(TrainerCallback):
         self.handle.before_optimizer_step(state.global_step)
 
     def on_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
+        # accelerate's AcceleratedOptimizer says whether the grad scaler skipped the update (inf/NaN gradients
+        # under fp16); its gradients are then never scored. Otherwise the scaler (or the clipping before it) has
+        # unscaled the gradients in place by now.
         if getattr(optimizer, "step_was_skipped", False):
-            return
-        self.handle.step(state.global_step)
+            self.handle.skipped_step(state.global_step)
+        else:
+            self.handle.step(state.global_step)
 
     def on_save(self, args, state, control, **kwargs):
         if args.should_save:
@@ -65,7 +69,7 @@ class MethodCallback(TrainerCallback):
 def load_method_state(handle, checkpoint: str | Path) -> None:
     path = Path(checkpoint) / METHOD_STATE
     if path.is_file():
-        handle.load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
+        handle.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
 
 def training_arguments(trainer_cfg: DictConfig, output_dir: Path, seed: int, report_to: str = "none") -> TrainingArguments:

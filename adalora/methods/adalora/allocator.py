@@ -3,11 +3,19 @@
 Per optimizer step t (0-based), called after `optimizer.step()` and before `zero_grad()`:
 1. if t < T - t_final: for every entry w of every lora_A / lora_E / lora_B,
    I = |w * grad|, Ī <- b1 Ī + (1 - b1) I, Ū <- b2 Ū + (1 - b2) |I - Ī| (with the just-updated Ī);
-   from T - t_final on the scores are frozen.
+   from T - t_final on the scores are frozen. w is the post-update weight (the official code) or, with
+   score_weights="pre", the weight as it stood before this step's update (the paper's Algorithm 1).
 2. b(t) and the masking flag from the schedule; when masking, the triplet score
    S_i = s(λ_i) + mean_j s(P_ji) + mean_j s(Q_ij), with s = Ī * Ū, is computed for all n * r triplets, τ is the
    K-th smallest (K = b0 - b(t)) over all of them, and every λ with S <= τ is set to 0 (ties prune more than K).
    P, Q and the optimizer state are not touched, so pruned triplets can revive until the final phase.
+
+The same allocator prunes LoRA *doublets* (Prune-LoRA, Table 4) when the layers have no lora_E: the score is
+mean_j s(A_ij) + mean_j s(B_ji) and a pruned doublet has its A row and B column zeroed in place, as the official
+research code's `RankSelector` does (spec §11).
+
+Importance variants (spec §3): "sensitivity" scores s = Ī (the official research code's "sensitivity only" path,
+beta2 outside (0, 1)), "magnitude" scores a triplet by |λ_i| alone (its `magE,onlyE` setting).
 
 All adapted matrices are handled at once: the EMAs with foreach ops over the parameter lists, the triplet scores
 with one stacked reduction per shape group, the threshold with one kthvalue, the mask with one foreach multiply.
@@ -18,47 +26,72 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch import nn
 
 from ...errors import AdaLoRAError
 from ...grouping import group_indices
 from ...schedule import budget_at, resolve_steps, validate_schedule
-from .config import AdaLoRA
-from .layer import SVDLinear
 
 
 class RankAllocator:
-    def __init__(self, layers: Sequence[tuple[str, SVDLinear]], spec: AdaLoRA) -> None:
+    """Scores and masks the rank-one components of a set of adapted layers.
+
+    `layers` are (name, layer) pairs whose layer holds `lora_A` (r x in) and `lora_B` (out x r), and `lora_E`
+    (r x 1) for SVD-form layers. `spec` supplies the schedule and score settings (AdaLoRA or PruneLoRA)."""
+
+    def __init__(self, layers: Sequence[tuple[str, nn.Module]], spec) -> None:
         self.spec = spec
         self.names = [name for name, _ in layers]
         self.layers = [layer for _, layer in layers]
         self.n = len(self.layers)
+        self.allocate = getattr(spec, "allocate", True)
+        self.has_E = all(hasattr(layer, "lora_E") for layer in self.layers)
+        if spec.importance == "magnitude" and not self.has_E:
+            raise AdaLoRAError("importance='magnitude' scores singular values |λ|; these layers have none "
+                               "(use sensitivity_uncertainty or sensitivity)")
         ranks = [layer.r for layer in self.layers]
         self.init_budget = sum(ranks)
         self.target_budget = spec.target_total_rank if spec.target_total_rank is not None else spec.target_rank * self.n
-        if spec.allocate and not 0 < self.target_budget < self.init_budget:
+        if self.allocate and not 0 < self.target_budget < self.init_budget:
             raise AdaLoRAError(f"target budget {self.target_budget} must lie between 1 and the initial budget "
-                               f"{self.init_budget} (= {self.n} matrices x init_rank {spec.init_rank})")
-        # Triplets are ordered by shape group; within a group by layer order.
+                               f"{self.init_budget} (= {self.n} matrices x init_rank {spec.init_rank}): lower "
+                               f"target_rank / target_total_rank or raise init_rank")
+        # Components are ordered by shape group; within a group by layer order.
         self.groups = group_indices([(l.r, l.in_features, l.out_features) for l in self.layers])
         self.order = [i for g in self.groups for i in g]
         self.ranks_in_order = [ranks[i] for i in self.order]
-        self.E_in_order = [self.layers[i].lora_E for i in self.order]
-        self.params = ([l.lora_A for l in self.layers] + [l.lora_E for l in self.layers]
-                       + [l.lora_B for l in self.layers])
-        tracks_ipt = spec.importance != "magnitude"
-        tracks_unc = spec.importance == "sensitivity_uncertainty"
-        self.ema_ipt = [torch.zeros_like(p, requires_grad=False) for p in self.params] if tracks_ipt else []
-        self.ema_unc = [torch.zeros_like(p, requires_grad=False) for p in self.params] if tracks_unc else []
-        self.keep: torch.Tensor | None = None        # current mask over the triplets (order above); None = all kept
+        self.A = [l.lora_A for l in self.layers]
+        self.B = [l.lora_B for l in self.layers]
+        self.E = [l.lora_E for l in self.layers] if self.has_E else []
+        self.params = self.A + self.E + self.B
+        # What a mask multiplies, in component order: λ of triplets, or the A rows and B columns of doublets.
+        self.masked = ([self.E[i] for i in self.order] if self.has_E
+                       else [self.A[i] for i in self.order] + [self.B[i] for i in self.order])
+        # An allocator that never masks (SVD-LoRA) needs no statistics at all.
+        tracks_ipt = self.allocate and spec.importance != "magnitude"
+        tracks_unc = tracks_ipt and spec.importance == "sensitivity_uncertainty"
+        self.ema_ipt = [self._buffer(p) for p in self.params] if tracks_ipt else []
+        self.ema_unc = [self._buffer(p) for p in self.params] if tracks_unc else []
+        self.pre_weights: list[torch.Tensor] | None = None  # weights before this step's update (score_weights="pre")
+        self.keep: torch.Tensor | None = None        # current mask over the components (order above); None = all kept
         self.final_keep: torch.Tensor | None = None  # the fixed pattern of the final phase, once computed
         self.history: list[tuple[int, int]] = []     # (step, budget) of each masking step that set a new pattern
         self.total_steps: int | None = None
         self.t_init = self.t_final = None
         self.last_step: int | None = None
 
+    @staticmethod
+    def _buffer(p: torch.Tensor) -> torch.Tensor:
+        """Statistics stay fp32 (fp64 for fp64 adapters) whatever the base model's precision."""
+        dtype = torch.float64 if p.dtype == torch.float64 else torch.float32
+        return torch.zeros(p.shape, dtype=dtype, device=p.device)
+
     # --- schedule ----------------------------------------------------------------------------------------
     def set_total_steps(self, total_steps: int) -> None:
         spec = self.spec
+        if not self.allocate:  # no schedule to fit
+            self.total_steps = int(total_steps)
+            return
         t_init = resolve_steps(spec.t_init, total_steps, "t_init")
         t_final = resolve_steps(spec.t_final, total_steps, "t_final")
         validate_schedule(t_init, t_final, total_steps, spec.t_init, spec.t_final)
@@ -75,16 +108,35 @@ class RankAllocator:
     def final_phase_start(self) -> int:
         return self.total_steps - self.t_final
 
+    def scores_update_at(self, t: int) -> bool:
+        """Whether step t updates the importance statistics (they are frozen from T - t_final on)."""
+        if not self.ema_ipt:
+            return False
+        self.budget(t)  # the same clear error when the total steps are unknown
+        return t < self.final_phase_start
+
     # --- scores ------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def update_scores(self) -> None:
-        """One EMA step of sensitivity (and uncertainty) for every adapter entry, from the weights and grads now."""
+    def snapshot_weights(self) -> None:
+        """Keep the weights as they are before `optimizer.step()`, for scoring them afterwards with the step's
+        final (all-reduced, unscaled, clipped) gradients."""
+        if self.pre_weights is None:
+            self.pre_weights = [torch.empty_like(p) for p in self.params]
+        torch._foreach_copy_(self.pre_weights, self.params)
+
+    @torch.no_grad()
+    def update_scores(self, weights: Sequence[torch.Tensor] | None = None) -> None:
+        """One EMA step of sensitivity (and uncertainty) for every adapter entry, from `weights` (default: the
+        parameters as they are now) and the gradients now."""
         if not self.ema_ipt:
             return
+        weights = self.params if weights is None else list(weights)
         b1, b2 = self.spec.beta1, self.spec.beta2
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        ipt = torch._foreach_mul(self.params, grads)
+        ipt = torch._foreach_mul(weights, grads)
         torch._foreach_abs_(ipt)
+        if ipt[0].dtype != self.ema_ipt[0].dtype:
+            ipt = [t.to(self.ema_ipt[0].dtype) for t in ipt]
         torch._foreach_mul_(self.ema_ipt, b1)
         torch._foreach_add_(self.ema_ipt, torch._foreach_mul(ipt, 1 - b1))
         if self.ema_unc:
@@ -95,18 +147,22 @@ class RankAllocator:
 
     @torch.no_grad()
     def triplet_scores(self) -> torch.Tensor:
-        """S for every triplet, flat, in shape-group order."""
+        """S for every component (triplet or doublet), flat, in shape-group order."""
         n = self.n
         if self.spec.importance == "magnitude":
-            return torch.cat([torch.stack([self.layers[i].lora_E for i in g]).reshape(-1) for g in self.groups]).abs()
+            return torch.cat([torch.stack([self.E[i] for i in g]).reshape(-1) for g in self.groups]).abs()
         elem = torch._foreach_mul(self.ema_ipt, self.ema_unc) if self.ema_unc else self.ema_ipt
-        s_a, s_e, s_b = elem[:n], elem[n:2 * n], elem[2 * n:]
+        s_a, s_b = elem[:n], elem[len(elem) - n:]
+        s_e = elem[n:2 * n] if self.has_E else None
         out = []
         for g in self.groups:
-            mean_a = torch.stack([s_a[i] for i in g]).mean(dim=2)   # mean over the Q row (in_features)
-            mean_b = torch.stack([s_b[i] for i in g]).mean(dim=1)   # mean over the P column (out_features)
-            s_lambda = torch.stack([s_e[i] for i in g]).squeeze(2)
-            out.append((s_lambda + (mean_a + mean_b)).reshape(-1))
+            mean_a = torch.stack([s_a[i] for i in g]).mean(dim=2)   # mean over the Q / A row (in_features)
+            mean_b = torch.stack([s_b[i] for i in g]).mean(dim=1)   # mean over the P / B column (out_features)
+            if s_e is None:
+                out.append((mean_a + mean_b).reshape(-1))
+            else:
+                s_lambda = torch.stack([s_e[i] for i in g]).squeeze(2)
+                out.append((s_lambda + (mean_a + mean_b)).reshape(-1))
         return torch.cat(out)
 
     # --- masking -----------------------------------------------------------------------------------------
@@ -121,17 +177,23 @@ class RankAllocator:
 
     @torch.no_grad()
     def apply(self, keep: torch.Tensor) -> None:
-        chunks = keep.to(self.E_in_order[0].dtype).unsqueeze(1).split(self.ranks_in_order)
-        torch._foreach_mul_(self.E_in_order, list(chunks))
+        """Zero the pruned components in place: λ_i for triplets; the A row and the B column for doublets."""
+        chunks = keep.to(self.params[0].dtype).split(self.ranks_in_order)
+        rows = [c.unsqueeze(1) for c in chunks]
+        factors = rows if self.has_E else rows + [c.unsqueeze(0) for c in chunks]
+        torch._foreach_mul_(self.masked, factors)
 
     @torch.no_grad()
-    def step(self, t: int, *, update: bool = True) -> None:
-        """The allocator's work at optimizer step t. `update=False` when the scores were already updated from the
-        pre-update weights (the paper's Algorithm 1)."""
+    def step(self, t: int, *, update: bool = True, weights: Sequence[torch.Tensor] | None = None) -> None:
+        """The allocator's work at optimizer step t: update the scores (unless `update=False`, e.g. on a step the
+        grad scaler skipped) from `weights` (default: the post-update parameters), then mask per the schedule."""
+        if not self.allocate:  # SVD-LoRA: never masks, needs no statistics
+            self.last_step = t
+            return
         budget, masking = self.budget(t)
         if update and t < self.final_phase_start:
-            self.update_scores()
-        if masking and self.spec.allocate:
+            self.update_scores(weights)
+        if masking:
             if t >= self.final_phase_start:
                 if self.final_keep is None:  # scores are frozen from here: one fixed pattern for the rest
                     self.final_keep = self.mask_for_budget(self.target_budget)
@@ -160,30 +222,58 @@ class RankAllocator:
     def rank_mask(self) -> dict[str, list[bool]]:
         return {name: c.tolist() for name, c in zip(self.names, self._keep_per_layer())}
 
+    @torch.no_grad()
+    def set_rank_mask(self, mask: dict[str, list[bool]], apply: bool = True) -> None:
+        """Adopt a saved keep mask (per matrix, as `rank_mask` gives it) and, with `apply`, zero what it prunes
+        (loaded weights are taken as saved: between two mask steps a pruned λ may have moved off zero)."""
+        if set(mask) != set(self.names):
+            raise AdaLoRAError("the rank mask names other modules than this model adapts; load it into the same "
+                               "architecture with the same targets")
+        device = self.params[0].device
+        keep = torch.cat([torch.as_tensor(mask[self.names[i]], dtype=torch.bool, device=device) for i in self.order])
+        if keep.numel() != self.init_budget:
+            raise AdaLoRAError(f"the rank mask covers {keep.numel()} components where this model has "
+                               f"{self.init_budget}; load it with the same init_rank")
+        self.keep = keep
+        if apply:
+            self.apply(keep)
+
     # --- resume ------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
+        """Everything a resumed run needs; only tensors, lists, ints and None, so `torch.load(weights_only=True)`
+        reads it back."""
         return {
             "names": list(self.names),
             "ema_ipt": [t.clone() for t in self.ema_ipt],
             "ema_unc": [t.clone() for t in self.ema_unc],
             "keep": None if self.keep is None else self.keep.clone(),
             "final_keep": None if self.final_keep is None else self.final_keep.clone(),
-            "history": list(self.history),
+            "history": [list(h) for h in self.history],
             "last_step": self.last_step,
         }
 
     @torch.no_grad()
     def load_state_dict(self, state: dict) -> None:
         if list(state["names"]) != self.names:
-            raise AdaLoRAError("allocator state belongs to a different set of adapted modules; "
-                               "resume with the same model, targets and method")
+            theirs, mine = set(state["names"]), set(self.names)
+            diff = sorted(theirs ^ mine)
+            hint = f" (e.g. {diff[0]})" if diff else " (same modules in another order)"
+            raise AdaLoRAError(f"allocator state belongs to a different set of adapted modules{hint}; "
+                               f"resume with the same model, targets and method")
         for mine, saved in ((self.ema_ipt, state["ema_ipt"]), (self.ema_unc, state["ema_unc"])):
             if len(mine) != len(saved):
                 raise AdaLoRAError("allocator state was saved with a different importance setting; resume with the same method")
             for m, t in zip(mine, saved):
+                if m.shape != t.shape:
+                    raise AdaLoRAError(f"allocator state holds a {tuple(t.shape)} statistic where this model has "
+                                       f"{tuple(m.shape)}; resume with the same ranks (init_rank) and targets")
                 m.copy_(t)
-        device = self.E_in_order[0].device
-        self.keep = None if state["keep"] is None else state["keep"].to(device)
-        self.final_keep = None if state["final_keep"] is None else state["final_keep"].to(device)
+        device = self.params[0].device
+        self.keep = None if state["keep"] is None else state["keep"].to(device=device, dtype=torch.bool)
+        self.final_keep = None if state["final_keep"] is None else state["final_keep"].to(device=device, dtype=torch.bool)
+        for saved in (self.keep, self.final_keep):
+            if saved is not None and saved.numel() != self.init_budget:
+                raise AdaLoRAError(f"allocator state masks {saved.numel()} components where this model has "
+                                   f"{self.init_budget}; resume with the same ranks and targets")
         self.history = [tuple(h) for h in state["history"]]
         self.last_step = state["last_step"]

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from ...backbone import freeze_all_but_head, head_prefixes
+from ...errors import AdaLoRAError
 from ...handle import Handle
 from ...targets import default_targets, find_linear_targets, set_submodule
 from .allocator import RankAllocator
@@ -14,12 +15,15 @@ from .regularizer import orthogonal_regularizer
 
 
 class AdaLoRAHandle(Handle):
+    """AdaLoRA's handle; Prune-LoRA's derives from it (same allocator, LoRA doublets instead of triplets)."""
+
     method = "adalora"
 
     def __init__(self, model: nn.Module, spec: AdaLoRA, layers: dict[str, SVDLinear]) -> None:
         super().__init__(model, spec)
         self.layers = layers
         self.allocator = RankAllocator(list(layers.items()), spec)
+        self._snapshot_step: int | None = None
         if spec.total_steps is not None:
             self.set_total_steps(spec.total_steps)
 
@@ -33,21 +37,37 @@ class AdaLoRAHandle(Handle):
         self.total_steps = int(total_steps)
 
     def before_optimizer_step(self, step: int) -> None:
-        if self.spec.score_weights == "pre" and self.allocator.total_steps is not None \
-                and step < self.allocator.final_phase_start:
-            self.allocator.update_scores()
+        """With score_weights="pre", keep the weights before the update; they are scored in `step` with the
+        step's final gradients (unscaled and skipped-step aware, as for "post")."""
+        if self.spec.score_weights == "pre" and self.allocator.scores_update_at(step):
+            self.allocator.snapshot_weights()
+            self._snapshot_step = step
 
     def step(self, step: int) -> None:
-        self.allocator.step(step, update=self.spec.score_weights == "post")
+        weights = None
+        if self.spec.score_weights == "pre" and self.allocator.scores_update_at(step):
+            if self._snapshot_step != step:
+                raise AdaLoRAError(f"score_weights='pre' scores the weights before the update: call "
+                                   f"handle.before_optimizer_step({step}) before optimizer.step()")
+            weights = self.allocator.pre_weights
+        self.allocator.step(step, weights=weights)
+
+    def skipped_step(self, step: int) -> None:
+        """A step whose update the grad scaler skipped (inf/NaN gradients): the scores are left as they were and
+        the schedule still masks on time (the weights did not change)."""
+        self.allocator.step(step, update=False)
 
     def adapter_parameters(self) -> list[nn.Parameter]:
-        return [p for layer in self.layers.values() for p in (layer.lora_A, layer.lora_E, layer.lora_B)]
+        return list(self.allocator.params)
 
     def rank_pattern(self) -> dict[str, int]:
         return self.allocator.rank_pattern()
 
     def rank_mask(self) -> dict[str, list[bool]]:
         return self.allocator.rank_mask()
+
+    def set_rank_mask(self, mask: dict[str, list[bool]], apply: bool = True) -> None:
+        self.allocator.set_rank_mask(mask, apply)
 
     def parameter_report(self) -> dict[str, int | float]:
         report = super().parameter_report()

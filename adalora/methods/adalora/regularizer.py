@@ -1,4 +1,5 @@
-"""The orthogonal regulariser R(P, Q) of AdaLoRA (spec §2).
+"""The orthogonal regulariser R(P, Q) of AdaLoRA (spec §2), for any layers holding `lora_A` (r x in) and
+`lora_B` (out x r): AdaLoRA's Q and P, or LoRA's A and B (LoRA_regu, Table 5).
 
 - "code" (default, the official code and PEFT): mean over the 2n matrices of the *unsquared* Frobenius norms
   ||Q Qᵀ - I||_F and ||Pᵀ P - I||_F, over all r rows/columns (pruned triplets included).
@@ -10,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch import nn
 
 from ...grouping import group_indices
-from .layer import SVDLinear
 
 
 def _gram_deviation_norms(mats: Sequence[torch.Tensor], left: bool) -> list[torch.Tensor]:
@@ -26,7 +27,7 @@ def _gram_deviation_norms(mats: Sequence[torch.Tensor], left: bool) -> list[torc
     return out
 
 
-def orthogonal_regularizer(layers: Sequence[SVDLinear], form: str = "code") -> torch.Tensor:
+def orthogonal_regularizer(layers: Sequence[nn.Module], form: str = "code") -> torch.Tensor:
     norms = torch.cat(_gram_deviation_norms([layer.lora_A for layer in layers], left=True)
                       + _gram_deviation_norms([layer.lora_B for layer in layers], left=False))
     if form == "code":

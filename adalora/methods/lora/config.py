@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import AdaLoRAError
+from ..adalora.config import REG_FORMS
 
 INITS = ("gaussian", "kaiming")
 
@@ -15,6 +16,10 @@ class LoRA:
     init: "gaussian" draws A from N(0, init_std²), what the paper's DeBERTa runs do (its `_init_weights`
         re-draws A); "kaiming" is loralib's and PEFT's Kaiming-uniform.
     targets: module-name suffixes or one regular expression; None = the model family's six matrix types.
+    orth_reg_weight / reg_form: LoRA_regu (paper Table 5) when orth_reg_weight > 0: AdaLoRA's orthogonal
+        regulariser applied to A and B (||A Aᵀ - I||, ||Bᵀ B - I||), as the paper describes it ("(4) on A and B").
+        Which form the paper ran is unconfirmed (spec §2); we use the same form AdaLoRA runs by default ("code":
+        the mean of unsquared Frobenius norms), not the official code's cosine-based "frd" regulariser.
     """
 
     rank: int = 8
@@ -23,12 +28,18 @@ class LoRA:
     dropout: float = 0.0
     init: str = "gaussian"
     init_std: float = 0.02
+    orth_reg_weight: float = 0.0
+    reg_form: str = "code"
 
     def __post_init__(self) -> None:
-        if int(self.rank) != self.rank or self.rank < 1:
+        if isinstance(self.rank, bool) or int(self.rank) != self.rank or self.rank < 1:
             raise AdaLoRAError(f"rank={self.rank} must be a positive integer")
         if not 0 <= self.dropout < 1:
             raise AdaLoRAError(f"dropout={self.dropout} must lie in [0, 1)")
         if self.init not in INITS:
             raise AdaLoRAError(f"init={self.init!r} is not one of {', '.join(INITS)}")
+        if self.orth_reg_weight < 0:
+            raise AdaLoRAError(f"orth_reg_weight={self.orth_reg_weight} must be >= 0")
+        if self.reg_form not in REG_FORMS:
+            raise AdaLoRAError(f"reg_form={self.reg_form!r} is not one of {', '.join(REG_FORMS)}")
         self.rank = int(self.rank)

@@ -14,6 +14,10 @@ from test_ablations import drive
 from test_families import perturb
 from tiny_families import outputs, tiny_bart, tiny_deberta
 
+# PEFT 0.21 warns that an AdaLoRA rank_pattern's `<module>.lora_E` keys match no module; it warns the same for the
+# adapters PEFT saves itself, and still slices and loads them (the logits below agree).
+pytestmark = pytest.mark.filterwarnings("ignore:The following rank_pattern keys did not match")
+
 KW = dict(init_rank=4, target_rank=2, alpha=16, t_init=3, t_final=10, delta_t=2, total_steps=30)
 
 

@@ -178,10 +178,10 @@ class RankAllocator:
     @torch.no_grad()
     def apply(self, keep: torch.Tensor) -> None:
         """Zero the pruned components in place: λ_i for triplets; the A row and the B column for doublets."""
-        chunks = keep.to(self.params[0].dtype).split(self.ranks_in_order)
-        rows = [c.unsqueeze(1) for c in chunks]
-        factors = rows if self.has_E else rows + [c.unsqueeze(0) for c in chunks]
-        torch._foreach_mul_(self.masked, factors)
+        keep = keep.to(self.params[0].dtype)
+        rows = keep.unsqueeze(1).split(self.ranks_in_order)             # (r, 1) per matrix: λ, or A's rows
+        factors = rows if self.has_E else rows + keep.unsqueeze(0).split(self.ranks_in_order, dim=1)  # B's columns
+        torch._foreach_mul_(self.masked, list(factors))
 
     @torch.no_grad()
     def step(self, t: int, *, update: bool = True, weights: Sequence[torch.Tensor] | None = None) -> None:

@@ -6,8 +6,14 @@ import pytest
 import torch
 
 import adalora
-from conftest import tiny_bert
-from tiny_families import outputs, tiny_bart, tiny_deberta
+from conftest import tiny_bart, tiny_bert, tiny_deberta
+
+IDS = torch.randint(3, 100, (3, 9), generator=torch.Generator().manual_seed(0))
+
+
+def outputs(model, ids=IDS):
+    with torch.no_grad():
+        return model(input_ids=ids).logits
 
 FAMILIES = {"bert": (tiny_bert, 12), "deberta": (tiny_deberta, 12), "bart": (tiny_bart, 2 * 6 + 2 * 10)}
 METHODS = {

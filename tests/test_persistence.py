@@ -9,10 +9,9 @@ import torch
 
 import adalora
 from adalora.methods.adalora.model import AdaLoRAHandle
-from conftest import tiny_bert
+from conftest import tiny_bart, tiny_bert, tiny_deberta
 from test_ablations import drive
-from test_families import perturb
-from tiny_families import outputs, tiny_bart, tiny_deberta
+from test_families import outputs, perturb
 
 # PEFT 0.21 warns that an AdaLoRA rank_pattern's `<module>.lora_E` keys match no module; it warns the same for the
 # adapters PEFT saves itself, and still slices and loads them (the logits below agree).

@@ -14,7 +14,28 @@ PACKAGE_PREFIX = "package:"
 HEADS = {
     "classification": transformers.AutoModelForSequenceClassification,
     "regression": transformers.AutoModelForSequenceClassification,
+    "extractive_qa": transformers.AutoModelForQuestionAnswering,
+    "seq2seq": transformers.AutoModelForSeq2SeqLM,
 }
+
+
+def head_kwargs(task) -> dict:
+    """Config settings the task's head needs: the label count for classification/regression (QA heads have
+    their two start/end outputs by default; a seq2seq model keeps its LM head)."""
+    if task.kind == "classification":
+        return {"num_labels": task.num_labels}
+    if task.kind == "regression":
+        return {"num_labels": 1, "problem_type": "regression"}
+    return {}
+
+
+def special_token_ids(tokenizer) -> dict:
+    """pad/bos/eos/decoder_start ids of a seq2seq model built from a config, from its tokenizer: BERT-style
+    tokenizers (the MiniLM one) have no bos/eos, so [CLS] / [SEP] stand in; the decoder starts from eos, as BART's does."""
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.cls_token_id
+    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+    return {"pad_token_id": tokenizer.pad_token_id, "bos_token_id": bos, "eos_token_id": eos,
+            "decoder_start_token_id": eos, "forced_bos_token_id": None, "forced_eos_token_id": None}
 
 
 def resolve_path(name_or_path: str) -> str:
@@ -45,9 +66,7 @@ def build_model(model_cfg: DictConfig, task, tokenizer):
     head = HEADS.get(task.kind)
     if head is None:
         raise ConfigError(f"task kind {task.kind!r} has no model head yet")
-    labels = {"num_labels": task.num_labels}
-    if task.kind == "regression":
-        labels["problem_type"] = "regression"
+    labels = head_kwargs(task)
     overrides = model_cfg.get("overrides")
     overrides = OmegaConf.to_container(overrides, resolve=True) if overrides else {}
     if model_cfg.get("config"):
@@ -56,10 +75,31 @@ def build_model(model_cfg: DictConfig, task, tokenizer):
         if config.vocab_size != len(tokenizer):
             config.vocab_size = len(tokenizer)
         config.pad_token_id = tokenizer.pad_token_id
-        return head.from_config(config)
+        if task.kind == "seq2seq":
+            for key, value in special_token_ids(tokenizer).items():
+                if key not in overrides:
+                    setattr(config, key, value)
+        return _from(head, "from_config", model_cfg, task, config)
     path = resolve_path(model_cfg.name_or_path)
     try:
-        return head.from_pretrained(path, revision=model_cfg.get("revision"), **labels, **overrides)
+        return _from(head, "from_pretrained", model_cfg, task, path, revision=model_cfg.get("revision"),
+                     **labels, **overrides)
     except OSError as err:
         raise ConfigError(f"cannot load model {model_cfg.name_or_path!r} ({str(err).splitlines()[0]}); without Hub "
                           f"access use model=minilm or a local path in model.name_or_path") from err
+
+
+def _from(head, how: str, model_cfg: DictConfig, task, *args, **kwargs):
+    """head.from_config / from_pretrained, with one line when the model family has no such head (e.g. a
+    seq2seq task on an encoder-only model)."""
+    try:
+        return getattr(head, how)(*args, **kwargs)
+    except ValueError as err:
+        if "Unrecognized configuration class" not in str(err):
+            raise
+        raise ConfigError(f"model {model_cfg.name} has no {task.kind} head for task {task.name}: "
+                          f"{SUITABLE.get(task.kind, 'choose another model')}") from None
+
+
+SUITABLE = {"seq2seq": "use an encoder-decoder model (model=bart-large, or model=tiny-bart for tests)",
+            "extractive_qa": "use an encoder model (model=deberta-v3-base, minilm or tiny-bert)"}

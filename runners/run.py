@@ -15,13 +15,14 @@ from tasks import get_task
 from .data import prepare, subsample
 from .environment import git_info, machine, versions
 from .errors import ConfigError
-from .evaluation import evaluate
+from .evaluation import baseline, evaluate
 from .keys import RunKey, config_hash
 from .methods import budget_record, budget_slug, build_spec, normalise_budget, spec_name
 from .models import build_model, build_tokenizer
 from .records import SCHEMA_VERSION, check_writable, read_record, write_json_atomic
 from .summary import summary
-from .training import MethodCallback, MethodTrainer, load_method_state, total_optimizer_steps, training_arguments
+from .training import (MethodCallback, arguments_class, load_method_state, task_arguments, total_optimizer_steps,
+                       trainer_class, training_arguments)
 
 log = logging.getLogger("runners")
 
@@ -65,18 +66,19 @@ def run(cfg: DictConfig) -> dict:
     handle = adalora.attach(model, spec)
     train_set, eval_sets, collator = prepare(task, raw, tokenizer, cfg.task)
 
-    args = training_arguments(cfg.trainer, output_dir, int(cfg.seed))
-    trainer = MethodTrainer(model=model, args=args, train_dataset=train_set, data_collator=collator,
-                            processing_class=tokenizer, handle=handle, callbacks=[MethodCallback(handle)])
+    args = training_arguments(cfg.trainer, output_dir, int(cfg.seed), args_class=arguments_class(task),
+                              **task_arguments(task))
+    trainer = trainer_class(task)(model=model, args=args, train_dataset=train_set, data_collator=collator,
+                                  processing_class=tokenizer, handle=handle, callbacks=[MethodCallback(handle)])
     handle.set_total_steps(total_optimizer_steps(trainer))  # a schedule that does not fit stops here
     checkpoint = get_last_checkpoint(str(output_dir)) if cfg.resume and output_dir.is_dir() else None
     if checkpoint:
         log.info("resuming %s from %s", key.cell, checkpoint)
         load_method_state(handle, checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)
-    metrics = evaluate(trainer, task, eval_sets)
+    metrics = evaluate(trainer, task, eval_sets, cfg.task)
+    reference = baseline(task, raw, cfg.task)
 
-    first_eval = task.eval_splits[0]
     record = {
         "schema": SCHEMA_VERSION,
         "task": task.name, "model": cfg.model.name, "method": cfg.method.name, "seed": int(cfg.seed),
@@ -85,7 +87,8 @@ def run(cfg: DictConfig) -> dict:
         "params": handle.parameter_report(),
         "metrics": metrics,
         "main_metric": task.main_metric,
-        "baseline": {"kind": "majority class of train", **task.majority_baseline(raw["train"], raw[first_eval])},
+        "paper_metrics": list(task.paper_metrics),
+        "baseline": reference,
         "rank_pattern": handle.rank_pattern(),
         "rank_layout": {name: list(where) for name, where in handle.layout().items()},
         "steps": trainer.state.global_step,
@@ -104,6 +107,6 @@ def run(cfg: DictConfig) -> dict:
     }
     if trainer.is_world_process_zero():
         write_json_atomic(record_path, record)
-        print(summary(record, record_path, {k: v for k, v in record["baseline"].items() if k != "kind"},
+        print(summary(record, record_path, {k: v for k, v in (reference or {}).items() if k != "kind"},
                       handle.layout()))
     return record

@@ -32,6 +32,7 @@ def _layer_order(layer: str):
 def summary(record: dict, record_path, baseline: dict | None, layout: dict | None) -> str:
     metrics, params, budget = record["metrics"], record["params"], record["budget"]
     main = record.get("main_metric")
+    kind = (record.get("baseline") or {}).get("kind", "baseline")
     lines = ["", "=" * 72,
              f" {record['task']} | {record['model']} | {record['method']} | {_budget(budget)}"
              f" | seed {record['seed']} | {record['status']}",
@@ -39,8 +40,10 @@ def summary(record: dict, record_path, baseline: dict | None, layout: dict | Non
     for name, value in metrics.items():
         base = baseline.get(name) if baseline else None
         mark = "  <- paper's metric" if name == main else ""
-        versus = f"   (majority-class baseline {base:6.2f}, {value - base:+.2f})" if base is not None else ""
+        versus = f"   (baseline {base:6.2f}, {value - base:+.2f})" if base is not None and value is not None else ""
         lines.append(f" {name:<22} {value:7.2f}{versus}{mark}")
+    if baseline:
+        lines.append(f" baseline: {kind}")
     lines.append(f" trainable parameters   {params['trainable']:,} = {100 * params['trainable_share']:.3f}% of "
                  f"{params['pretrained']:,} pretrained (adapter {params['adapter']:,}, head {params['head']:,})")
     if "retained" in params:

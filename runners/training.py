@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .errors import ConfigError
@@ -34,6 +34,28 @@ class MethodTrainer(Trainer):
         if model.training:
             loss = loss + self.handle.regularizer()
         return (loss, outputs) if return_outputs else loss
+
+
+class Seq2SeqMethodTrainer(MethodTrainer, Seq2SeqTrainer):
+    """MethodTrainer's loss (task loss + regulariser in `compute_loss`) with Seq2SeqTrainer's generation at
+    prediction time (`predict_with_generate`, `predict(..., num_beams=..., max_length=...)`)."""
+
+
+# The Trainer and its arguments per task kind: summarisation generates at evaluation, the rest do not.
+TRAINERS = {"seq2seq": (Seq2SeqMethodTrainer, Seq2SeqTrainingArguments)}
+
+
+def trainer_class(task) -> type[Trainer]:
+    return TRAINERS.get(task.kind, (MethodTrainer, TrainingArguments))[0]
+
+
+def arguments_class(task) -> type[TrainingArguments]:
+    return TRAINERS.get(task.kind, (MethodTrainer, TrainingArguments))[1]
+
+
+def task_arguments(task) -> dict:
+    """TrainingArguments a task kind needs whatever the trainer config says."""
+    return {"predict_with_generate": True} if task.kind == "seq2seq" else {}
 
 
 class MethodCallback(TrainerCallback):
@@ -72,12 +94,14 @@ def load_method_state(handle, checkpoint: str | Path) -> None:
         handle.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
 
-def training_arguments(trainer_cfg: DictConfig, output_dir: Path, seed: int, report_to: str = "none") -> TrainingArguments:
-    """TrainingArguments from `conf/trainer/*.yaml`, whose keys are TrainingArguments fields."""
+def training_arguments(trainer_cfg: DictConfig, output_dir: Path, seed: int, report_to: str = "none",
+                       args_class: type[TrainingArguments] = TrainingArguments, **extra) -> TrainingArguments:
+    """TrainingArguments (or `args_class`, e.g. Seq2SeqTrainingArguments) from `conf/trainer/*.yaml`, whose
+    keys are TrainingArguments fields; `extra` are settings the task kind needs."""
     kwargs = OmegaConf.to_container(trainer_cfg, resolve=True)
-    kwargs.update(output_dir=str(output_dir), seed=seed, report_to=report_to)
+    kwargs.update(output_dir=str(output_dir), seed=seed, report_to=report_to, **extra)
     try:
-        return TrainingArguments(**kwargs)
+        return args_class(**kwargs)
     except TypeError as err:
         bad = str(err).split("'")[1] if "'" in str(err) else str(err)
         raise ConfigError(f"trainer.{bad} is not a TrainingArguments field; see conf/trainer/default.yaml") from None

@@ -7,6 +7,7 @@ Every problem ends in a DataError naming the path and what was expected.
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -29,9 +30,10 @@ def load_from_hub(hub_id: str, config: str | None, revision: str | None) -> data
 
 
 def read_tsv(path: Path, header: bool) -> tuple[list[str] | None, list[list[str]]]:
-    """Rows of a GLUE TSV: tab-separated, no quoting (GLUE's sentences contain quotes)."""
+    """Rows of a GLUE TSV: tab-separated, no quoting (GLUE's sentences contain quotes). A UTF-8 byte-order mark
+    is dropped: MRPC's files start with one (GLUE copied the header of Microsoft's msr_paraphrase_*.txt)."""
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:
             rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     except OSError as err:
         raise DataError(f"cannot read {path}: {err.strerror}") from err
@@ -57,6 +59,23 @@ def load_hub_schema_file(path: Path, split: str) -> datasets.Dataset:
         return datasets.load_dataset(fmt, data_files={split: str(path)}, split=split)
     except Exception as err:
         raise DataError(f"cannot read {path} as {fmt}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
+
+
+def require_columns(ds: datasets.Dataset, need: Sequence[str], path: Path, task: str) -> None:
+    absent = [k for k in need if k not in ds.column_names]
+    if absent:
+        raise DataError(f"{path} has no column {absent[0]!r}; {task} needs columns {list(need)} "
+                        f"(it has {ds.column_names})")
+
+
+def read_json(path: Path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror}") from err
+    except ValueError as err:
+        raise DataError(f"{path} is not valid JSON ({str(err).splitlines()[0]})") from err
 
 
 def find_split_files(data_dir: str | None, data_files: Mapping[str, str] | None,

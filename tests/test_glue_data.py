@@ -45,3 +45,71 @@ def test_unknown_label_names_the_line(tmp_path):
     (tmp_path / "dev.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n")
     with pytest.raises(DataError, match=r"train.tsv line 2: unknown label 'maybe'"):
         load("rte", data_dir=str(tmp_path))
+
+
+@pytest.mark.shared_data
+def test_real_qnli_dev_has_official_size(shared_data):
+    dev = str(shared_data / "glue/qnli/dev.tsv")
+    ds = load("qnli", data_files={"train": dev, "validation": dev})
+    assert len(ds["validation"]) == 5463 and set(ds["validation"]["label"]) == {0, 1}
+
+
+# The layouts of GLUE's own files (headers as GLUE's download script writes them), a few rows each.
+MRPC = ("\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+        "1\t702876\t702977\tAmrozi accused his brother .\tReferring to him as \"the witness\" .\n"
+        "0\t2108705\t2108831\tYucaipa owned Dominick 's .\tYucaipa bought Dominick 's in 1995 .\n")
+STSB = ("index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+        "0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA plane is taking off.\tAn air plane is taking off.\t5.000\n"
+        "1\tmain-captions\tMSRvid\t2012test\t0004\tnone\tnone\tA man is playing a flute.\tA man plays a \"flute\".\t3.800\n")
+QQP = ("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+       "133273\t213221\t213222\tHow is the life of a math student?\tWhich level of preparation is enough?\t0\n"
+       "402555\t536040\t536041\tHow do I control my emotions?\tHow do you control your emotions?\t1\n"
+       "363362\t711\tHow can I\n")  # a row cut short, as in the original QQP release
+MNLI_HEAD = ("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"
+             "sentence2_parse\tsentence1\tsentence2")
+MNLI_TRAIN = (MNLI_HEAD + "\tlabel1\tgold_label\n"
+              "0\t31193\t31193n\tgovernment\t( x )\t( y )\t(ROOT x)\t(ROOT y)\tConceptually cream skimming has two "
+              "dimensions.\tProduct and geography are what make cream skimming work.\tneutral\tneutral\n")
+MNLI_DEV = (MNLI_HEAD + "\tlabel1\tlabel2\tlabel3\tlabel4\tlabel5\tgold_label\n"
+            "0\t63735\t63735n\tslate\t( x )\t( y )\t(ROOT x)\t(ROOT y)\tThe new rights are nice enough\t"
+            "Everyone really likes the newest benefits\tneutral\tentailment\tneutral\tneutral\tneutral\tneutral\n"
+            "1\t91383\t91383c\tgovernment\t( x )\t( y )\t(ROOT x)\t(ROOT y)\tThis site includes a list.\t"
+            "The site has no list.\tcontradiction\tcontradiction\tcontradiction\tcontradiction\tcontradiction\tcontradiction\n")
+
+
+def _folder(tmp_path, files):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    return str(tmp_path)
+
+
+def test_mrpc_layout_with_byte_order_mark(tmp_path):
+    ds = load("mrpc", data_dir=_folder(tmp_path, {"train.tsv": MRPC, "dev.tsv": MRPC}))
+    assert ds["train"]["label"] == [1, 0] and ds["train"]["sentence2"][0] == 'Referring to him as "the witness" .'
+
+
+def test_stsb_is_regression_with_float_scores(tmp_path):
+    task = get_task("stsb")
+    ds = load("stsb", data_dir=_folder(tmp_path, {"train.tsv": STSB, "dev.tsv": STSB}))
+    assert task.is_regression and task.num_labels == 1 and task.kind == "regression"
+    assert ds["validation"]["label"] == pytest.approx([5.0, 3.8])
+    assert ds["validation"]["sentence2"][1] == 'A man plays a "flute".'
+
+
+def test_qqp_skips_rows_cut_short(tmp_path):
+    ds = load("qqp", data_dir=_folder(tmp_path, {"train.tsv": QQP, "dev.tsv": QQP}))
+    assert ds["train"]["label"] == [0, 1] and ds["train"]["question2"][1] == "How do you control your emotions?"
+    with pytest.raises(DataError, match="line 4 has 3 fields"):  # other tasks stay strict
+        (tmp_path / "rte").mkdir()
+        load("rte", data_dir=_folder(tmp_path / "rte", {"train.tsv": QQP.replace("question1", "sentence1")
+                                                            .replace("question2", "sentence2")
+                                                            .replace("is_duplicate", "label"), "dev.tsv": ""}))
+
+
+def test_mnli_matched_and_mismatched(tmp_path):
+    folder = _folder(tmp_path, {"train.tsv": MNLI_TRAIN, "dev_matched.tsv": MNLI_DEV, "dev_mismatched.tsv": MNLI_DEV})
+    ds = load("mnli", data_dir=folder)
+    assert set(ds) == {"train", "validation_matched", "validation_mismatched"}
+    assert ds["train"]["label"] == [1] and ds["validation_matched"]["label"] == [1, 2]  # neutral, contradiction
+    assert ds["validation_mismatched"]["premise"][1] == "This site includes a list."
+    assert get_task("mnli").paper_metrics == ("accuracy", "accuracy_mm")

@@ -6,10 +6,14 @@ logits back to one answer per question (tasks/squad.py) and scores EM/F1; seq2se
 generation settings (`task.generation`: beams, max length) and scores ROUGE on the decoded text."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from .errors import ConfigError
+
+log = logging.getLogger("runners")
 
 # MNLI's second split is reported with run_glue's "_mm" suffix; any other extra split by its name.
 SPLIT_SUFFIX = {"validation_mismatched": "_mm"}
@@ -60,7 +64,10 @@ def generation_kwargs(task_cfg: DictConfig) -> dict:
 
 
 def evaluate_seq2seq(trainer, task, eval_set, split, task_cfg) -> dict[str, float]:
-    output = trainer.predict(eval_set.inputs, metric_key_prefix=split, **generation_kwargs(task_cfg))
+    gen_kwargs = generation_kwargs(task_cfg)
+    log.info("generating %d %s summaries with %s over the model's generation config %s", len(eval_set), split,
+             gen_kwargs, trainer.model.generation_config.to_diff_dict())
+    output = trainer.predict(eval_set.inputs, metric_key_prefix=split, **gen_kwargs)
     tokenizer = trainer.processing_class
     predictions = task.decode(output.predictions, tokenizer)
     rouge_cfg = task_cfg.get("rouge") or {}

@@ -67,7 +67,7 @@ def run(cfg: DictConfig) -> dict:
     train_set, eval_sets, collator = prepare(task, raw, tokenizer, cfg.task)
 
     args = training_arguments(cfg.trainer, output_dir, int(cfg.seed), args_class=arguments_class(task),
-                              **task_arguments(task))
+                              **task_arguments(task, cfg.task))
     trainer = trainer_class(task)(model=model, args=args, train_dataset=train_set, data_collator=collator,
                                   processing_class=tokenizer, handle=handle, callbacks=[MethodCallback(handle)])
     handle.set_total_steps(total_optimizer_steps(trainer))  # a schedule that does not fit stops here

@@ -53,9 +53,14 @@ def arguments_class(task) -> type[TrainingArguments]:
     return TRAINERS.get(task.kind, (MethodTrainer, TrainingArguments))[1]
 
 
-def task_arguments(task) -> dict:
-    """TrainingArguments a task kind needs whatever the trainer config says."""
-    return {"predict_with_generate": True} if task.kind == "seq2seq" else {}
+def task_arguments(task, task_cfg: DictConfig | None = None) -> dict:
+    """TrainingArguments a task kind needs whatever the trainer config says: summarisation generates at
+    evaluation, with the task's beams and max length (so the Trainer's own evaluate() generates as ours does)."""
+    if task.kind != "seq2seq":
+        return {}
+    gen = (task_cfg or {}).get("generation") or {}
+    return {"predict_with_generate": True, "generation_num_beams": gen.get("num_beams"),
+            "generation_max_length": gen.get("max_length")}
 
 
 class MethodCallback(TrainerCallback):

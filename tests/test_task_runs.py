@@ -124,8 +124,8 @@ def split(repo, fmt, source, out):
 def test_squad_on_the_real_subset_with_minilm(repo, tmp_path, shared_data):
     split(repo, "squad", shared_data / "squad/xquad-en-v1.1.json", tmp_path / "squad")
     done = cli(repo, tmp_path, "task=squad", "model=minilm", f"task.data_dir={tmp_path}/squad",
-               "task.max_seq_length=256", "task.doc_stride=64", "trainer.max_steps=40",
-               "trainer.per_device_train_batch_size=16", "trainer.learning_rate=1e-3", "method=adalora",
+               "task.max_seq_length=256", "task.doc_stride=64", "trainer.max_steps=30",
+               "trainer.per_device_train_batch_size=8", "trainer.learning_rate=1e-3", "method=adalora",
                "method.init_rank=4", "method.target_rank=2", "method.t_init=10", "method.t_final=10",
                "method.delta_t=5", "trainer.save_strategy=no", "trainer.disable_tqdm=true")
     assert done.returncode == 0, done.stderr[-3000:]

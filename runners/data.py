@@ -45,12 +45,30 @@ def subsample(raw: datasets.DatasetDict, task_cfg: DictConfig) -> datasets.Datas
     return datasets.DatasetDict(out)
 
 
-def prepare(task, raw: datasets.DatasetDict, tokenizer, task_cfg: DictConfig):
-    """(train dataset, {eval split: EvalSet}, collator)."""
+def prepare(task, raw: datasets.DatasetDict, tokenizer, task_cfg: DictConfig, model=None):
+    """(train dataset, {eval split: EvalSet}, collator). With `model`, sequence lengths are checked against its
+    position embeddings first."""
     preparer = PREPARERS.get(task.kind)
     if preparer is None:
         raise ConfigError(f"task kind {task.kind!r} has no data preparation")
+    if model is not None:
+        check_lengths(model, task_cfg)
     return preparer(task, raw, tokenizer, task_cfg)
+
+
+LENGTH_KEYS = ("max_seq_length", "max_source_length", "max_target_length")
+
+
+def check_lengths(model, task_cfg: DictConfig) -> None:
+    """A length the model has no positions for fails here, in one line, rather than as an index error mid-run."""
+    positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if not positions or positions < 0:
+        return
+    for key in LENGTH_KEYS:
+        length = task_cfg.get(key)
+        if length is not None and int(length) > positions:
+            raise ConfigError(f"task.{key}={length} is longer than the model's {positions} positions: "
+                              f"pass task.{key}={positions} (or a model with more positions)")
 
 
 def _pad(task_cfg: DictConfig) -> bool:

@@ -75,9 +75,10 @@ def build_model(model_cfg: DictConfig, task, tokenizer):
         if config.vocab_size != len(tokenizer):
             config.vocab_size = len(tokenizer)
         config.pad_token_id = tokenizer.pad_token_id
-        if task.kind == "seq2seq":
+        if task.kind == "seq2seq":  # ids the model config does not name come from the tokenizer
+            named = set(model_cfg.config) | set(overrides)
             for key, value in special_token_ids(tokenizer).items():
-                if key not in overrides:
+                if key not in named:
                     setattr(config, key, value)
         return _from(head, "from_config", model_cfg, task, config)
     path = resolve_path(model_cfg.name_or_path)

@@ -64,7 +64,7 @@ def run(cfg: DictConfig) -> dict:
     model = build_model(cfg.model, task, tokenizer)
     spec, resolution = build_spec(cfg.method, cfg.budget, model)
     handle = adalora.attach(model, spec)
-    train_set, eval_sets, collator = prepare(task, raw, tokenizer, cfg.task)
+    train_set, eval_sets, collator = prepare(task, raw, tokenizer, cfg.task, model=model)
 
     args = training_arguments(cfg.trainer, output_dir, int(cfg.seed), args_class=arguments_class(task),
                               **task_arguments(task, cfg.task))

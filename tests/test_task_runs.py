@@ -91,6 +91,16 @@ def test_xsum_runs_with_a_tiny_bart(tmp_path):
     assert record["config"]["task"]["generation"] == {"num_beams": 2, "max_length": 12}
 
 
+def test_a_length_beyond_the_models_positions_fails_with_one_line(tmp_path):
+    from runners.errors import ConfigError
+
+    (tmp_path / "x").mkdir()
+    for split in ("train", "validation"):
+        (tmp_path / "x" / f"{split}.jsonl").write_text(json.dumps({"document": "d", "summary": "s"}))
+    with pytest.raises(ConfigError, match="task.max_source_length=768 is longer than the model's 512 positions"):
+        run_in_process(tmp_path, "task=xsum", "model=tiny-bart", f"task.data_dir={tmp_path / 'x'}", *SCHEDULE)
+
+
 def test_seq2seq_task_on_an_encoder_model_fails_with_one_line(tmp_path):
     from runners.errors import ConfigError
 
@@ -140,6 +150,7 @@ def test_squad_on_the_real_subset_with_minilm(repo, tmp_path, shared_data):
 def test_xsum_on_the_real_subset_with_a_tiny_bart(repo, tmp_path, shared_data):
     split(repo, "jsonl", shared_data / "xsum/test-subset.jsonl", tmp_path / "xsum")
     done = cli(repo, tmp_path, "task=xsum", "model=tiny-bart", f"task.data_dir={tmp_path}/xsum",
+               "task.max_source_length=512",  # the tiny BART has 512 positions
                "trainer.max_steps=30", "trainer.per_device_train_batch_size=8", "trainer.learning_rate=1e-3",
                "method=adalora", "method.init_rank=4", "method.target_rank=2", "method.t_init=5",
                "method.t_final=10", "method.delta_t=5", "trainer.save_strategy=no", "trainer.disable_tqdm=true")

@@ -10,11 +10,30 @@ import sys
 from pathlib import Path
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
-GROUPS = ("task", "method", "model", "trainer", "logger")
+GROUPS = ("task", "method", "model", "trainer", "logger", "hparams")
+LAUNCHERS_BUILT_IN = ("basic", "submitit_local", "submitit_slurm")
+# conf/experiment/paper/<part>/ hold the pieces hparams=scripts|paper composes, not experiments to pick
+EXPERIMENT_PARTS = ("paper/settings", "paper/tasks", "paper/methods", "paper/cells", "paper/variants")
 
 
 def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def experiments() -> list[str]:
+    """The experiments a user picks with +experiment=NAME (paper tables, the demo, CPU protocols)."""
+    root = CONF / "experiment"
+    names = (p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
+    return sorted(n for n in names if not n.startswith(tuple(f"{part}/" for part in EXPERIMENT_PARTS)))
+
+
+def _choices(name: str) -> list[str]:
+    if name == "hydra/launcher":
+        return sorted({*options(name), *LAUNCHERS_BUILT_IN})
+    if name == "experiment":
+        return sorted({*experiments(), *(p.relative_to(CONF / "experiment").with_suffix("").as_posix()
+                                         for p in (CONF / "experiment").rglob("*.yaml"))})
+    return options(name)
 
 
 def check_group_choices(argv: list[str]) -> str | None:
@@ -22,14 +41,48 @@ def check_group_choices(argv: list[str]) -> str | None:
     for arg in argv:
         name, sep, value = arg.partition("=")
         name = name.lstrip("+~")
-        if not sep or name not in GROUPS:
+        if not sep or name not in (*GROUPS, "hydra/launcher", "experiment") or "(" in value:
             continue
+        shown = experiments() if name == "experiment" else _choices(name)
         for choice in value.split(","):
-            if choice and choice not in options(name):
-                return f"unknown {name} {choice!r}: choose one of {', '.join(options(name))}"
+            if choice and choice not in _choices(name):
+                return f"unknown {name} {choice!r}: choose one of {', '.join(shown)}"
         if not value:
-            return f"{name}= needs a value: choose one of {', '.join(options(name))}"
+            return f"{name}= needs a value: choose one of {', '.join(shown)}"
     return None
+
+
+def help_text() -> str:
+    width = max(len(g) for g in (*GROUPS, "hydra/launcher"))
+    lines = [
+        "usage: python run.py task=T method=M [budget=B] [model=M] [seed=S] [key=value ...]",
+        "       python run.py -m method=lora,adalora seed=1,2,3 ...   a sweep: one run per combination",
+        "       python run.py +experiment=NAME [key=value ...]       a prepared experiment (paper tables sweep)",
+        "",
+        "Config groups (group=option):",
+    ]
+    notes = {
+        "hparams": "where training settings come from: the configs as they are, the paper's released scripts, "
+                   "or the paper's appendix",
+        "hydra/launcher": "with -m: each run through submitit on this machine, or as a SLURM job array",
+    }
+    for group in (*GROUPS, "hydra/launcher"):
+        lines.append(f"  {group:<{width}}  {' '.join(options(group))}")
+        if group in notes:
+            lines.append(f"  {'':<{width}}    ({notes[group]})")
+    lines += [
+        "",
+        "Experiments (+experiment=NAME):",
+        "  " + " ".join(experiments()),
+        "",
+        "Settings: budget (a share 0.3% or a count 0.32M / 300k of the pretrained parameters), seed, results_dir,",
+        "outputs_dir, force (rerun a finished run), resume; any key of the config, e.g. trainer.learning_rate=8e-4,",
+        "task.data_dir=DIR, trainer.global_batch_size=32, trainer.bf16=true, logger=wandb.",
+        "",
+        "Show the composed config: python run.py task=rte method=adalora --cfg job [--resolve]",
+        "Plan a sweep without running it: add hydra.sweeper.dry_run=true.   Hydra's own help: --hydra-help",
+    ]
+    return "\n".join(lines)
 
 
 def fail(message: str) -> None:
@@ -37,7 +90,11 @@ def fail(message: str) -> None:
 
 
 def main() -> None:
-    problem = check_group_choices(sys.argv[1:])
+    argv = sys.argv[1:]
+    if "--help" in argv or "-h" in argv:
+        print(help_text())
+        return
+    problem = check_group_choices(argv)
     if problem:
         fail(problem)
         sys.exit(2)
@@ -50,10 +107,12 @@ def main() -> None:
 
     @hydra.main(config_path=str(CONF), config_name="config", version_base="1.3")
     def _main(cfg: DictConfig) -> None:
+        from .distributed import export_submitit_environment
         from .errors import EXIT_USER_ERROR, USER_ERRORS
         from .run import run
 
         logging.getLogger("runners").setLevel(logging.INFO)
+        export_submitit_environment()  # a submitit / SLURM job of several tasks: one DDP run over them
         try:
             run(cfg)
         except USER_ERRORS as err:

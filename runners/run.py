@@ -12,14 +12,14 @@ from transformers.trainer_utils import get_last_checkpoint
 import adalora
 from tasks import get_task
 
+from . import tracking
 from .data import prepare, subsample
 from .environment import git_info, machine, versions
-from .errors import ConfigError
 from .evaluation import baseline, evaluate
-from .keys import RunKey, config_hash
-from .methods import budget_record, budget_slug, build_spec, normalise_budget, spec_name
+from .methods import budget_record, build_spec, normalise_budget, spec_name
 from .models import build_model, build_tokenizer
-from .records import SCHEMA_VERSION, check_writable, read_record, write_json_atomic
+from .plan import finished_record, run_key
+from .records import SCHEMA_VERSION, check_writable, write_json_atomic
 from .summary import summary
 from .training import (MethodCallback, arguments_class, load_method_state, task_arguments, total_optimizer_steps,
                        trainer_class, training_arguments)
@@ -27,25 +27,14 @@ from .training import (MethodCallback, arguments_class, load_method_state, task_
 log = logging.getLogger("runners")
 
 
-def run_key(cfg: DictConfig) -> RunKey:
-    config = OmegaConf.to_container(cfg, resolve=True)
-    return RunKey(model=cfg.model.name, task=cfg.task.name, method=cfg.method.name,
-                  budget_slug=budget_slug(cfg.method, cfg.budget), seed=int(cfg.seed), config_hash=config_hash(config))
-
-
-def finished_record(cfg: DictConfig, key: RunKey) -> dict | None:
-    """The finished record of this run if there is one (then the run is skipped unless force=true)."""
-    path = key.record_path(cfg.results_dir)
-    existing = read_record(path)
-    if cfg.force or not existing or existing.get("status") != "ok":
-        return None
-    if existing.get("config_hash") != key.config_hash:
-        raise ConfigError(f"{path} holds a finished run with other settings (hash {existing.get('config_hash')} vs "
-                          f"{key.config_hash}); pass force=true to replace it, or results_dir=DIR to keep both")
-    return existing
-
-
 def run(cfg: DictConfig) -> dict:
+    with tracking.session() as session:  # the tracker's run is closed however this run ends
+        record = _run(cfg, session)
+        session.ok = True
+        return record
+
+
+def _run(cfg: DictConfig, session: tracking.Session) -> dict:
     started = time.time()
     task = get_task(cfg.task.name)
     cfg = normalise_budget(cfg)  # full / bitfit: a budget does not apply; before the key and hash
@@ -71,6 +60,8 @@ def run(cfg: DictConfig) -> dict:
     trainer = trainer_class(task)(model=model, args=args, train_dataset=train_set, data_collator=collator,
                                   processing_class=tokenizer, handle=handle, callbacks=[MethodCallback(handle)])
     handle.set_total_steps(total_optimizer_steps(trainer))  # a schedule that does not fit stops here
+    for callback in session.start(cfg, key, output_dir).callbacks():
+        trainer.add_callback(callback)
     checkpoint = get_last_checkpoint(str(output_dir)) if cfg.resume and output_dir.is_dir() else None
     if checkpoint:
         log.info("resuming %s from %s", key.cell, checkpoint)
@@ -93,6 +84,9 @@ def run(cfg: DictConfig) -> dict:
         "rank_layout": {name: list(where) for name, where in handle.layout().items()},
         "steps": trainer.state.global_step,
         "epochs": trainer.state.epoch,
+        "batch": {"per_device": args.per_device_train_batch_size, "accumulation": args.gradient_accumulation_steps,
+                  "processes": args.world_size,
+                  "global": args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size},
         "train_examples": len(train_set),
         "eval_examples": {split: len(ds) for split, ds in eval_sets.items()},
         "wall_time_s": round(time.time() - started, 2),
@@ -109,4 +103,5 @@ def run(cfg: DictConfig) -> dict:
         write_json_atomic(record_path, record)
         print(summary(record, record_path, {k: v for k, v in (reference or {}).items() if k != "kind"},
                       handle.layout()))
+    session.tracker.log_result(record)
     return record

@@ -1,18 +1,22 @@
 """The HF Trainer wired to a method handle: the regulariser joins the loss in `compute_loss`, the method's step
 runs in a callback at `on_optimizer_step` with the optimizer-step counter, and the method's state travels with
-every checkpoint."""
+every checkpoint. Checkpoints hold what training changes: with a frozen backbone only the trainable tensors."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import safetensors.torch
 import torch
 from omegaconf import DictConfig, OmegaConf
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from .batching import apply_global_batch
+from .distributed import world_size
 from .errors import ConfigError
 
 METHOD_STATE = "method_state.pt"
+TRAINABLE_WEIGHTS = "trainable.safetensors"
 
 
 class MethodTrainer(Trainer):
@@ -34,6 +38,46 @@ class MethodTrainer(Trainer):
         if model.training:
             loss = loss + self.handle.regularizer()
         return (loss, outputs) if return_outputs else loss
+
+    # --- checkpoints: the trainable tensors only, when the backbone is frozen -------------------------------
+    def _trainable(self, model=None) -> dict[str, torch.nn.Parameter]:
+        model = model if model is not None else self.model
+        return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """A PEFT method trains a few MB of a 184M (DeBERTaV3-base) or 406M (BART-large) model: its checkpoints hold
+        those tensors (`trainable.safetensors`), the frozen backbone reloads from the pretrained weights on resume.
+        Full fine-tuning trains everything and saves the whole model as the Trainer does."""
+        trainable = self._trainable()
+        if state_dict is not None or len(trainable) == len(dict(self.model.named_parameters())):
+            return super()._save(output_dir, state_dict)
+        if not self.args.should_save:
+            return
+        folder = Path(output_dir if output_dir is not None else self.args.output_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {name: p.detach().to("cpu", copy=True).contiguous() for name, p in trainable.items()}
+        safetensors.torch.save_file(tensors, str(folder / TRAINABLE_WEIGHTS), metadata={"format": "pt"})
+        torch.save(self.args, folder / "training_args.bin")
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        path = Path(resume_from_checkpoint) / TRAINABLE_WEIGHTS
+        if not path.is_file():
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        model = model if model is not None else self.model
+        saved = safetensors.torch.load_file(str(path), device="cpu")
+        expected = set(self._trainable(model))
+        if set(saved) != expected:
+            missing, extra = sorted(expected - set(saved)), sorted(set(saved) - expected)
+            raise ConfigError(f"checkpoint {resume_from_checkpoint} does not match this run's trainable tensors "
+                              f"(missing {missing[:3]}, unexpected {extra[:3]}); remove it or pass resume=false")
+        model.load_state_dict(saved, strict=False)
+
+    def _load_best_model(self) -> None:
+        best = self.state.best_model_checkpoint
+        if best and (Path(best) / TRAINABLE_WEIGHTS).is_file():
+            self._load_from_checkpoint(best)
+            return
+        super()._load_best_model()
 
 
 class Seq2SeqMethodTrainer(MethodTrainer, Seq2SeqTrainer):
@@ -102,16 +146,28 @@ def load_method_state(handle, checkpoint: str | Path) -> None:
 def training_arguments(trainer_cfg: DictConfig, output_dir: Path, seed: int, report_to: str = "none",
                        args_class: type[TrainingArguments] = TrainingArguments, **extra) -> TrainingArguments:
     """TrainingArguments (or `args_class`, e.g. Seq2SeqTrainingArguments) from `conf/trainer/*.yaml`, whose
-    keys are TrainingArguments fields; `extra` are settings the task kind needs."""
-    kwargs = OmegaConf.to_container(trainer_cfg, resolve=True)
+    keys are TrainingArguments fields (and `global_batch_size`, split over the processes of this run); `extra`
+    are settings the task kind needs."""
+    kwargs = apply_global_batch(OmegaConf.to_container(trainer_cfg, resolve=True), world_size())
     kwargs.update(output_dir=str(output_dir), seed=seed, report_to=report_to, **extra)
+    if kwargs.get("use_cpu") is None:  # CPU DDP (gloo) and bf16 on a CPU need use_cpu; an accelerator must not get it
+        kwargs["use_cpu"] = not accelerator_available()
     try:
-        return args_class(**kwargs)
+        args = args_class(**kwargs)
     except TypeError as err:
         bad = str(err).split("'")[1] if "'" in str(err) else str(err)
         raise ConfigError(f"trainer.{bad} is not a TrainingArguments field; see conf/trainer/default.yaml") from None
     except ValueError as err:
         raise ConfigError(f"trainer settings rejected by transformers: {str(err).splitlines()[0]}") from None
+    if args.world_size != world_size():
+        raise ConfigError(f"{world_size()} processes were launched but the Trainer runs {args.world_size} (with "
+                          f"trainer.use_cpu={args.use_cpu}); each would train alone: check trainer.use_cpu")
+    return args
+
+
+def accelerator_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return torch.cuda.is_available() or bool(mps and mps.is_available())
 
 
 def total_optimizer_steps(trainer: Trainer) -> int:

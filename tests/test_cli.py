@@ -44,6 +44,12 @@ def test_tiny_run_writes_a_complete_record_and_is_skipped_on_rerun(repo, tmp_pat
     (TINY + ["budget=150%"], "outside (0%, 100%]"),
     (TINY + ["budget=0.3"], "has no unit"),
     (TINY + ["method.t_init=6", "method.t_final=2"], "t_init (6) + t_final (2) must be below the 8 optimizer steps"),
+    (TINY + ["budget=100"], "below one rank per matrix"),
+    # the paper's SST-2 schedule (t_i 6000, t_f 22000) on an 8-step run
+    (TINY[:7] + ["hparams=scripts"], "t_init (6000) + t_final (22000) must be below the 8 optimizer steps"),
+    (["task=rte", "method=adalora", "hparams=paperr"], "unknown hparams 'paperr'"),
+    (["-m", "task=rte", "method=adalora", "hydra/launcher=slrum"], "unknown hydra/launcher 'slrum'"),
+    (["+experiment=paper/tabel1"], "unknown experiment 'paper/tabel1'"),
 ])
 def test_bad_input_ends_with_one_line_and_no_record(repo, tmp_path, args, message):
     done = run_cli(repo, tmp_path, *args)
@@ -52,6 +58,14 @@ def test_bad_input_ends_with_one_line_and_no_record(repo, tmp_path, args, messag
     assert len(errors) == 1 and message in errors[0] and done.stderr.rstrip().endswith(errors[0]), done.stderr[-2000:]
     assert "Traceback" not in done.stderr + done.stdout
     assert not list(tmp_path.glob("runs/**/*.json")) and not list(tmp_path.glob("out/**/checkpoint-*"))
+
+
+def test_help_lists_every_group_and_the_paper_experiments(repo):
+    done = subprocess.run([sys.executable, "run.py", "--help"], cwd=repo, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and not done.stderr
+    for text in ("task ", "method ", "model ", "trainer ", "logger ", "hparams ", "hydra/launcher ", "adalora",
+                 "deberta-v3-base", "wandb", "scripts", "slurm", "paper/table1", "paper/fig2", "budget"):
+        assert text in done.stdout, text
 
 
 @pytest.mark.slow

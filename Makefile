@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow demo tables clean
+.PHONY: help install test test-slow demo tables paper plan clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,14 @@ demo: $(STAMP) ## offline quickstart: AdaLoRA on SST-2 with the packaged MiniLM 
 
 tables: $(STAMP) ## rebuild results/tables/ (the paper's tables and figures, ours beside the paper's) from results/runs/
 	$(PY) -m runners.tables
+
+EXP      ?= table1
+LAUNCHER ?=
+paper: $(STAMP) ## a paper table or figure: make paper EXP=table1..table5|fig2 [LAUNCHER=local|slurm] [ARGS="hparams=paper"]
+	$(PY) run.py +experiment=paper/$(EXP) $(if $(LAUNCHER),hydra/launcher=$(LAUNCHER)) $(ARGS)
+
+plan: $(STAMP) ## what `make paper EXP=...` would run and what is already done; runs nothing
+	$(PY) run.py +experiment=paper/$(EXP) hydra.sweeper.dry_run=true $(ARGS)
 
 clean: ## remove outputs of local runs (keeps .venv and results/)
 	rm -rf outputs multirun .pytest_cache

@@ -1,6 +1,7 @@
 """One run: config -> data -> model + method -> Trainer -> metrics -> result record."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -52,6 +53,9 @@ def _run(cfg: DictConfig, session: tracking.Session) -> dict:
     tokenizer = build_tokenizer(cfg.model)
     model = build_model(cfg.model, task, tokenizer)
     spec, resolution = build_spec(cfg.method, cfg.budget, model)
+    for field in dataclasses.fields(spec):  # a budget sets sizes: the recorded config says what ran
+        if field.name in cfg.method and cfg.method[field.name] != getattr(spec, field.name):
+            OmegaConf.update(cfg, f"method.{field.name}", getattr(spec, field.name))
     handle = adalora.attach(model, spec)
     train_set, eval_sets, collator = prepare(task, raw, tokenizer, cfg.task, model=model)
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import DataError
 from .metrics.glue import glue_metrics
-from .sources import column, find_split_files, load_from_hub, load_hub_schema_file, read_tsv
+from .sources import column, load_hub_schema_file, load_splits, read_tsv
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +74,11 @@ class GlueTask:
     def load(self, cfg) -> datasets.DatasetDict:
         """The raw splits ("train" and the eval splits), from local files when cfg.data_dir / cfg.data_files
         name them, else from the Hub."""
-        data_dir, data_files = cfg.get("data_dir"), cfg.get("data_files")
         splits = ("train",) + self.eval_splits
-        if data_dir is None and not data_files:
-            raw = load_from_hub(cfg.get("hub_id", HUB_ID), cfg.get("hub_config", self.name), cfg.get("revision", HUB_REVISION))
-            return datasets.DatasetDict({s: raw[s] for s in splits})
         candidates = {s: (self.tsv_files[s], f"{s}.parquet", f"{s}.jsonl") for s in splits}
         what = f"{self.name.upper()}'s {', '.join(self.tsv_files[s] for s in splits)} (GLUE TSV) or {splits[0]}.parquet etc."
-        files = find_split_files(data_dir, data_files, candidates, what)
-        missing = [s for s in splits if s not in files]
-        if missing:
-            where = data_dir if data_dir else "task.data_files"
-            raise DataError(f"{where} has no {missing[0]} split for {self.name}: expected "
-                            f"{' or '.join(candidates[missing[0]])} (or task.data_files.{missing[0]}=FILE)")
-        return datasets.DatasetDict({s: self._read(path, s) for s, path in files.items()})
+        return load_splits(cfg, task=self.name, splits=splits, hub=(HUB_ID, self.name, HUB_REVISION),
+                           candidates=candidates, what=what, read=self._read)
 
     def _read(self, path: Path, split: str) -> datasets.Dataset:
         if path.suffix != ".tsv":

@@ -103,8 +103,24 @@ def find_split_files(data_dir: str | None, data_files: Mapping[str, str] | None,
     return found
 
 
-def make_dataset(columns: dict[str, list], features: datasets.Features) -> datasets.Dataset:
-    return datasets.Dataset.from_dict(columns, features=features)
-
-
-Converter = Callable[[Path, str], datasets.Dataset]
+def load_splits(cfg, *, task: str, splits: Sequence[str], hub: tuple[str, str | None, str | None],
+                candidates: Mapping[str, Sequence[str]], what: str, read: Callable[[Path, str], datasets.Dataset],
+                from_hub: Callable[[datasets.Dataset], datasets.Dataset] = lambda ds: ds) -> datasets.DatasetDict:
+    """A task's raw splits: from local files when `cfg.data_dir` or any `cfg.data_files.<split>` is set (found by
+    `candidates`, read by `read(path, split)`), otherwise from the Hub (`hub` = default id, config, revision, each
+    overridable by cfg.hub_id / hub_config / revision)."""
+    data_dir, data_files = cfg.get("data_dir"), cfg.get("data_files") or {}
+    if data_dir is None and not any(data_files.get(s) for s in data_files):
+        hub_id, hub_config, revision = hub
+        raw = load_from_hub(cfg.get("hub_id") or hub_id, cfg.get("hub_config", hub_config), cfg.get("revision", revision))
+        absent = [s for s in splits if s not in raw]
+        if absent:
+            raise DataError(f"{cfg.get('hub_id') or hub_id} has no split {absent[0]!r} (it has {', '.join(raw)})")
+        return datasets.DatasetDict({s: from_hub(raw[s]) for s in splits})
+    files = find_split_files(data_dir, data_files, candidates, what)
+    missing = [s for s in splits if s not in files]
+    if missing:
+        where = data_dir if data_dir else "task.data_files"
+        raise DataError(f"{where} has no {missing[0]} split for {task}: expected "
+                        f"{' or '.join(candidates[missing[0]])} (or task.data_files.{missing[0]}=FILE)")
+    return datasets.DatasetDict({s: read(path, s) for s, path in files.items()})

@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import DataError
 from .metrics.squad import squad_v1, squad_v2
-from .sources import find_split_files, load_from_hub, load_hub_schema_file, read_json, require_columns
+from .sources import load_hub_schema_file, load_splits, read_json, require_columns
 
 FEATURES = datasets.Features({
     "id": datasets.Value("string"),
@@ -68,20 +68,11 @@ class SquadTask:
 
     # --- data -------------------------------------------------------------------------------------------
     def load(self, cfg) -> datasets.DatasetDict:
-        data_dir, data_files = cfg.get("data_dir"), cfg.get("data_files")
         splits = ("train",) + self.eval_splits
-        if data_dir is None and not data_files:
-            raw = load_from_hub(cfg.get("hub_id", self.hub_id), cfg.get("hub_config", self.hub_config), cfg.get("revision"))
-            return datasets.DatasetDict({s: raw[s] for s in splits})
         candidates = {s: (*self.local_files[s], f"{s}.jsonl", f"{s}.parquet") for s in splits}
         what = f"SQuAD JSON ({' / '.join(self.local_files['train'][:1] + self.local_files['validation'][:1])}) or train.jsonl / validation.jsonl"
-        files = find_split_files(data_dir, data_files, candidates, what)
-        missing = [s for s in splits if s not in files]
-        if missing:
-            where = data_dir if data_dir else "task.data_files"
-            raise DataError(f"{where} has no {missing[0]} split for {self.name}: expected "
-                            f"{' or '.join(candidates[missing[0]])} (or task.data_files.{missing[0]}=FILE)")
-        return datasets.DatasetDict({s: self._read(path, s) for s, path in files.items()})
+        return load_splits(cfg, task=self.name, splits=splits, hub=(self.hub_id, self.hub_config, None),
+                           candidates=candidates, what=what, read=self._read)
 
     def _read(self, path: Path, split: str) -> datasets.Dataset:
         if path.suffix == ".json":

@@ -21,7 +21,7 @@ import numpy as np
 from .errors import DataError
 from .metrics.rouge import rouge
 from .sentences import get_splitter
-from .sources import find_split_files, load_from_hub, load_hub_schema_file, require_columns
+from .sources import load_hub_schema_file, load_splits, require_columns
 
 DEFAULT_SPLITTER = "regex"
 
@@ -43,22 +43,12 @@ class SummarizationTask:
 
     # --- data -------------------------------------------------------------------------------------------
     def load(self, cfg) -> datasets.DatasetDict:
-        data_dir, data_files = cfg.get("data_dir"), cfg.get("data_files")
         splits = ("train",) + self.eval_splits
-        if data_dir is None and not data_files:
-            raw = load_from_hub(cfg.get("hub_id", self.hub_id), cfg.get("hub_config", self.hub_config), cfg.get("revision"))
-            return datasets.DatasetDict({s: raw[s].select_columns([self.text_column, self.summary_column])
-                                         for s in splits})
         candidates = {s: (f"{s}.jsonl", f"{s}.parquet", f"{s}.json") for s in splits}
         what = f"{', '.join(f'{s}.jsonl' for s in splits)} (or .parquet) with columns {self.text_column}, {self.summary_column}"
-        files = find_split_files(data_dir, data_files, candidates, what)
-        missing = [s for s in splits if s not in files]
-        if missing:
-            where = data_dir if data_dir else "task.data_files"
-            raise DataError(f"{where} has no {missing[0]} split for {self.name}: expected "
-                            f"{' or '.join(candidates[missing[0]])} with columns {self.text_column}, "
-                            f"{self.summary_column} (or task.data_files.{missing[0]}=FILE)")
-        return datasets.DatasetDict({s: self._read(path, s) for s, path in files.items()})
+        return load_splits(cfg, task=self.name, splits=splits, hub=(self.hub_id, self.hub_config, None),
+                           candidates=candidates, what=what, read=self._read,
+                           from_hub=lambda ds: ds.select_columns([self.text_column, self.summary_column]))
 
     def _read(self, path: Path, split: str) -> datasets.Dataset:
         ds = load_hub_schema_file(path, split)

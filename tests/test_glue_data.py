@@ -113,3 +113,34 @@ def test_mnli_matched_and_mismatched(tmp_path):
     assert ds["train"]["label"] == [1] and ds["validation_matched"]["label"] == [1, 2]  # neutral, contradiction
     assert ds["validation_mismatched"]["premise"][1] == "This site includes a list."
     assert get_task("mnli").paper_metrics == ("accuracy", "accuracy_mm")
+
+
+@pytest.mark.parametrize("task", ["rte", "squad", "xsum"])
+def test_composed_task_config_without_local_files_reads_the_hub(monkeypatch, repo, task):
+    """The shipped task configs list data_files.<split>: null; that must still mean "from the Hub" (the Hub itself
+    cannot be reached here, so the loader is replaced by a recorder)."""
+    import datasets
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    import tasks.sources
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(repo / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[f"task={task}", "method=lora"]).task
+    calls = []
+
+    def fake_hub(hub_id, config, revision):
+        calls.append((hub_id, config, revision))
+        spec = get_task(task)
+        columns = {c: ["x"] for c in ("sentence1", "sentence2", "document", "summary", "id", "title", "context",
+                                      "question")}
+        columns["label"] = [0]
+        columns["answers"] = [{"text": ["x"], "answer_start": [0]}]
+        ds = datasets.Dataset.from_dict(columns)
+        return datasets.DatasetDict({s: ds for s in ("train",) + tuple(spec.eval_splits)})
+
+    monkeypatch.setattr(tasks.sources, "load_from_hub", fake_hub)
+    raw = get_task(task).load(cfg)
+    assert calls == [(cfg.hub_id, cfg.hub_config, cfg.revision)]
+    assert set(raw) == {"train", *get_task(task).eval_splits}

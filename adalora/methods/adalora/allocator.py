@@ -17,9 +17,13 @@ research code's `RankSelector` does (spec §11).
 Importance variants (spec §3): "sensitivity" scores s = Ī (the official research code's "sensitivity only" path,
 beta2 outside (0, 1)), "magnitude" scores a triplet by |λ_i| alone (its `magE,onlyE` setting).
 
-All adapted matrices are handled at once: the EMAs with foreach ops over the parameter lists, the triplet scores
-with one stacked reduction per shape group, the threshold with one kthvalue, the mask with one foreach multiply.
-Nothing waits on the host (no .item()) during a step.
+All adapted matrices are handled at once. The statistics live in two flat buffers laid out by shape group (per
+group: every A, then every B, then every λ, each block in layer order), so an EMA step is a dozen operations over
+the whole buffer (the only per-matrix work is one foreach copy and one foreach multiply that gather |w * grad| into
+a preallocated scratch buffer), a group's triplet scores are reductions over views of the buffer (no stacking),
+the threshold comes from one kthvalue and the mask from one foreach multiply. Nothing is allocated on a step that
+only updates the scores, and nothing waits on the host (no .item()). The arithmetic is operation for operation the
+official code's (and PEFT's), so the statistics are bitwise the same as theirs.
 """
 from __future__ import annotations
 
@@ -70,8 +74,15 @@ class RankAllocator:
         # An allocator that never masks (SVD-LoRA) needs no statistics at all.
         tracks_ipt = self.allocate and spec.importance != "magnitude"
         tracks_unc = tracks_ipt and spec.importance == "sensitivity_uncertainty"
-        self.ema_ipt = [self._buffer(p) for p in self.params] if tracks_ipt else []
-        self.ema_unc = [self._buffer(p) for p in self.params] if tracks_unc else []
+        self._offsets, self._size, self._blocks = self._layout()
+        self._stats_dtype = torch.float64 if all(p.dtype == torch.float64 for p in self.params) else torch.float32
+        self._ipt_flat = self._flat() if tracks_ipt else None
+        self._unc_flat = self._flat() if tracks_unc else None
+        self._scratch: tuple[torch.Tensor, torch.Tensor] | None = None  # (|w * grad|, a temporary), made on first use
+        self._scratch_views: list[torch.Tensor] = []
+        # Per-parameter views of the flat buffers, in parameter order (the public, saved form of the statistics).
+        self.ema_ipt = self._views(self._ipt_flat) if tracks_ipt else []
+        self.ema_unc = self._views(self._unc_flat) if tracks_unc else []
         self.pre_weights: list[torch.Tensor] | None = None  # weights before this step's update (score_weights="pre")
         self.keep: torch.Tensor | None = None        # current mask over the components (order above); None = all kept
         self.final_keep: torch.Tensor | None = None  # the fixed pattern of the final phase, once computed
@@ -80,11 +91,34 @@ class RankAllocator:
         self.t_init = self.t_final = None
         self.last_step: int | None = None
 
-    @staticmethod
-    def _buffer(p: torch.Tensor) -> torch.Tensor:
+    # --- flat statistics ---------------------------------------------------------------------------------
+    def _layout(self) -> tuple[list[int], int, list[tuple[int, int, int, int, int, int, int]]]:
+        """Offset of every parameter (in `params` order) in the flat buffers, their size, and per shape group
+        (n_g, r, in, out, start of its A block, of its B block, of its λ block)."""
+        n, has_E = self.n, self.has_E
+        offsets, pos, blocks = [0] * len(self.params), 0, []
+        for g in self.groups:
+            first = self.layers[g[0]]
+            r, fan_in, fan_out = first.r, first.in_features, first.out_features
+            a0 = pos
+            for i in g:
+                offsets[i], pos = pos, pos + r * fan_in
+            b0 = pos
+            for i in g:
+                offsets[len(self.params) - n + i], pos = pos, pos + fan_out * r
+            e0 = pos
+            if has_E:
+                for i in g:
+                    offsets[n + i], pos = pos, pos + r
+            blocks.append((len(g), r, fan_in, fan_out, a0, b0, e0))
+        return offsets, pos, blocks
+
+    def _flat(self) -> torch.Tensor:
         """Statistics stay fp32 (fp64 for fp64 adapters) whatever the base model's precision."""
-        dtype = torch.float64 if p.dtype == torch.float64 else torch.float32
-        return torch.zeros(p.shape, dtype=dtype, device=p.device)
+        return torch.zeros(self._size, dtype=self._stats_dtype, device=self.params[0].device)
+
+    def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        return [flat[o:o + p.numel()].view(p.shape) for o, p in zip(self._offsets, self.params)]
 
     # --- schedule ----------------------------------------------------------------------------------------
     def set_total_steps(self, total_steps: int) -> None:
@@ -127,42 +161,49 @@ class RankAllocator:
     @torch.no_grad()
     def update_scores(self, weights: Sequence[torch.Tensor] | None = None) -> None:
         """One EMA step of sensitivity (and uncertainty) for every adapter entry, from `weights` (default: the
-        parameters as they are now) and the gradients now."""
+        parameters as they are now) and the gradients now:
+        I = |w * g|, Ī <- b1 Ī + (1 - b1) I, Ū <- b2 Ū + (1 - b2) |I - Ī|, each product rounded as the official code
+        rounds it."""
         if not self.ema_ipt:
             return
         weights = self.params if weights is None else list(weights)
         b1, b2 = self.spec.beta1, self.spec.beta2
+        if self._scratch is None:
+            self._scratch = (self._flat(), self._flat())
+            self._scratch_views = self._views(self._scratch[0])
+        ipt, tmp = self._scratch
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        ipt = torch._foreach_mul(weights, grads)
-        torch._foreach_abs_(ipt)
-        if ipt[0].dtype != self.ema_ipt[0].dtype:
-            ipt = [t.to(self.ema_ipt[0].dtype) for t in ipt]
-        torch._foreach_mul_(self.ema_ipt, b1)
-        torch._foreach_add_(self.ema_ipt, torch._foreach_mul(ipt, 1 - b1))
-        if self.ema_unc:
-            dev = torch._foreach_sub(ipt, self.ema_ipt)
-            torch._foreach_abs_(dev)
-            torch._foreach_mul_(self.ema_unc, b2)
-            torch._foreach_add_(self.ema_unc, torch._foreach_mul(dev, 1 - b2))
+        torch._foreach_copy_(self._scratch_views, weights)      # gather w, then w * g, into the flat scratch
+        torch._foreach_mul_(self._scratch_views, grads)
+        ipt.abs_()
+        ema_ipt = self._ipt_flat
+        ema_ipt.mul_(b1)
+        ema_ipt.add_(torch.mul(ipt, 1 - b1, out=tmp))
+        if self._unc_flat is not None:
+            dev = torch.sub(ipt, ema_ipt, out=tmp).abs_()
+            self._unc_flat.mul_(b2)
+            self._unc_flat.add_(dev.mul_(1 - b2))
 
     @torch.no_grad()
     def triplet_scores(self) -> torch.Tensor:
         """S for every component (triplet or doublet), flat, in shape-group order."""
-        n = self.n
         if self.spec.importance == "magnitude":
             return torch.cat([torch.stack([self.E[i] for i in g]).reshape(-1) for g in self.groups]).abs()
-        elem = torch._foreach_mul(self.ema_ipt, self.ema_unc) if self.ema_unc else self.ema_ipt
-        s_a, s_b = elem[:n], elem[len(elem) - n:]
-        s_e = elem[n:2 * n] if self.has_E else None
+        if self._unc_flat is not None:
+            if self._scratch is None:
+                self._scratch = (self._flat(), self._flat())
+                self._scratch_views = self._views(self._scratch[0])
+            elem = torch.mul(self._ipt_flat, self._unc_flat, out=self._scratch[1])
+        else:
+            elem = self._ipt_flat
         out = []
-        for g in self.groups:
-            mean_a = torch.stack([s_a[i] for i in g]).mean(dim=2)   # mean over the Q / A row (in_features)
-            mean_b = torch.stack([s_b[i] for i in g]).mean(dim=1)   # mean over the P / B column (out_features)
-            if s_e is None:
-                out.append((mean_a + mean_b).reshape(-1))
+        for n_g, r, fan_in, fan_out, a0, b0, e0 in self._blocks:
+            mean_a = elem[a0:b0].view(n_g, r, fan_in).mean(dim=2)    # mean over the Q / A row (in_features)
+            mean_b = elem[b0:b0 + n_g * fan_out * r].view(n_g, fan_out, r).mean(dim=1)  # over the P / B column
+            if self.has_E:
+                out.append((elem[e0:e0 + n_g * r].view(n_g, r) + (mean_a + mean_b)).reshape(-1))
             else:
-                s_lambda = torch.stack([s_e[i] for i in g]).squeeze(2)
-                out.append((s_lambda + (mean_a + mean_b)).reshape(-1))
+                out.append((mean_a + mean_b).reshape(-1))
         return torch.cat(out)
 
     # --- masking -----------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..low_rank import add_low_rank
+
 
 class SVDLinear(nn.Linear):
     def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float = 0.0, init_std: float = 0.02) -> None:
@@ -44,8 +46,9 @@ class SVDLinear(nn.Linear):
         if self.merged:
             return result
         x = self.lora_dropout(x).to(self.lora_A.dtype)
-        update = (x @ (self.lora_A * self.lora_E).T @ self.lora_B.T) * self.scaling / (self.ranknum + 1e-5)
-        return result + update.to(result.dtype)
+        # W x + b + (x (Q * Λ)ᵀ) (s P)ᵀ: the scale goes onto P (out x r) instead of the (tokens x out) update, and
+        # the sum with W x + b is one GEMM, so the adapter adds no pass over the layer's output.
+        return add_low_rank(result, x, self.lora_A * self.lora_E, self.lora_B * (self.scaling / (self.ranknum + 1e-5)))
 
     @torch.no_grad()
     def merge(self) -> None:

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..low_rank import add_low_rank
+
 
 class LoRALinear(nn.Linear):
     def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float = 0.0,
@@ -42,7 +44,7 @@ class LoRALinear(nn.Linear):
         if self.merged:
             return result
         x = self.lora_dropout(x).to(self.lora_A.dtype)
-        return result + ((x @ self.lora_A.T @ self.lora_B.T) * self.scaling).to(result.dtype)
+        return add_low_rank(result, x, self.lora_A, self.lora_B * self.scaling)
 
     @torch.no_grad()
     def merge(self) -> None:

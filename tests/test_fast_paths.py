@@ -7,6 +7,7 @@ from torch import nn
 import adalora
 from adalora.methods.adalora.allocator import RankAllocator
 from adalora.methods.adalora.layer import SVDLinear
+from adalora.methods.adalora.regularizer import orthogonal_regularizer
 from adalora.methods.lora.layer import LoRALinear
 
 SHAPES = [(16, 16), (16, 40), (40, 16), (16, 16), (40, 16)]  # three shape groups, interleaved
@@ -113,3 +114,26 @@ def test_one_gemm_forward_keeps_a_low_precision_base():
     out = layer(x)
     assert out.dtype == torch.bfloat16 and layer.lora_A.dtype == torch.float32
     torch.testing.assert_close(out.float(), _reference_forward(layer, x.float()), rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("form", ["code", "paper"])
+@pytest.mark.parametrize("batched", [False, True])
+def test_regulariser_closed_form_gradient_matches_autograd(form, batched):
+    layers = [layer for _, layer in svd_layers()]
+    with torch.no_grad():                                    # one exactly orthogonal Q: its norm (and subgradient) is 0
+        layers[0].lora_A.zero_()
+        layers[0].lora_A[:, :5].copy_(torch.eye(5))
+    params = [p for layer in layers for p in (layer.lora_A, layer.lora_B)]
+    ours = orthogonal_regularizer(layers, form, batched=batched)
+    grads = torch.autograd.grad(ours, params)
+    norms = []
+    for layer in layers:
+        a, b = layer.lora_A, layer.lora_B
+        norms += [torch.linalg.norm(a @ a.T - torch.eye(a.shape[0])), torch.linalg.norm(b.T @ b - torch.eye(b.shape[1]))]
+    norms = torch.stack(norms)
+    ref = norms.mean() if form == "code" else (norms ** 2).sum()
+    ref_grads = torch.autograd.grad(ref, params)
+    torch.testing.assert_close(ours, ref, rtol=1e-6, atol=0)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-7)
+    assert torch.equal(grads[0], torch.zeros_like(grads[0]))

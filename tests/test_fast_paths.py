@@ -137,3 +137,39 @@ def test_regulariser_closed_form_gradient_matches_autograd(form, batched):
     for g, r in zip(grads, ref_grads):
         torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-7)
     assert torch.equal(grads[0], torch.zeros_like(grads[0]))
+
+
+def test_statistics_follow_the_adapters_to_another_device():
+    """A trainer moves the model after `attach`: the statistics and masks must go with it (here to `meta`, the one
+    other device every machine has)."""
+    layers = svd_layers()
+    alloc = RankAllocator(layers, adalora.AdaLoRA(init_rank=5, target_rank=2, t_init=1, t_final=2, delta_t=1,
+                                                 total_steps=10))
+    alloc.set_total_steps(10)
+    for p in alloc.params:
+        p.grad = torch.randn_like(p)
+    alloc.step(2)                                   # a masking step on the CPU: keep now exists there
+    for _, layer in layers:
+        layer.to("meta")
+        for p in (layer.lora_A, layer.lora_E, layer.lora_B):
+            p.grad = torch.empty_like(p)
+    alloc.step(3)
+    assert {t.device.type for t in alloc.ema_ipt + alloc.ema_unc + [alloc.keep]} == {"meta"}
+
+
+def test_chunked_cpu_update_equals_one_chunk(monkeypatch):
+    from adalora.methods.adalora import allocator as module
+
+    spec = adalora.AdaLoRA(init_rank=5, target_rank=2)
+    chunked, whole = RankAllocator(svd_layers(), spec), RankAllocator(svd_layers(), spec)
+    monkeypatch.setattr(module, "CPU_CHUNK", 100)                        # several chunks for these small layers
+    assert len(chunked._ema_plan()) > 3
+    monkeypatch.setattr(module, "CPU_CHUNK", 10**9)
+    assert len(whole._ema_plan()) == 1
+    g = torch.Generator().manual_seed(3)
+    for _ in range(3):
+        for p, q in zip(chunked.params, whole.params):
+            p.grad = torch.randn(p.shape, generator=g)
+            q.grad = p.grad.clone()
+        chunked.update_scores(), whole.update_scores()
+    assert all(torch.equal(a, b) for a, b in zip(chunked.ema_ipt + chunked.ema_unc, whole.ema_ipt + whole.ema_unc))

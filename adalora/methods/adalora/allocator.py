@@ -18,12 +18,13 @@ Importance variants (spec §3): "sensitivity" scores s = Ī (the official resear
 beta2 outside (0, 1)), "magnitude" scores a triplet by |λ_i| alone (its `magE,onlyE` setting).
 
 All adapted matrices are handled at once. The statistics live in two flat buffers laid out by shape group (per
-group: every A, then every B, then every λ, each block in layer order), so an EMA step is a dozen operations over
-the whole buffer (the only per-matrix work is one foreach copy and one foreach multiply that gather |w * grad| into
-a preallocated scratch buffer), a group's triplet scores are reductions over views of the buffer (no stacking),
-the threshold comes from one kthvalue and the mask from one foreach multiply. Nothing is allocated on a step that
-only updates the scores, and nothing waits on the host (no .item()). The arithmetic is operation for operation the
-official code's (and PEFT's), so the statistics are bitwise the same as theirs.
+group: every A, then every B, then every λ, each block in layer order), so an EMA step is a dozen whole-buffer
+operations (on a CPU run chunk by chunk, so that they stay in cache) after one foreach copy and one foreach
+multiply that gather |w * grad| into a preallocated scratch; a group's triplet scores are reductions over views of
+the buffer (no stacking), the threshold comes from one kthvalue and the mask from one foreach multiply. Nothing is
+allocated on a step that only updates the scores, and nothing waits on the host (no .item()). The arithmetic is
+operation for operation the official code's (and PEFT's), so the statistics are bitwise the same as theirs. The
+buffers follow the adapters to their device (a trainer moves the model after `attach`).
 """
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ from torch import nn
 from ...errors import AdaLoRAError
 from ...grouping import group_indices
 from ...schedule import budget_at, resolve_steps, validate_schedule
+
+CPU_CHUNK = 1 << 16  # entries per chunk of the EMA step on a CPU (a few hundred KiB per buffer: cache-sized)
 
 
 class RankAllocator:
@@ -64,25 +67,18 @@ class RankAllocator:
         self.groups = group_indices([(l.r, l.in_features, l.out_features) for l in self.layers])
         self.order = [i for g in self.groups for i in g]
         self.ranks_in_order = [ranks[i] for i in self.order]
-        self.A = [l.lora_A for l in self.layers]
-        self.B = [l.lora_B for l in self.layers]
-        self.E = [l.lora_E for l in self.layers] if self.has_E else []
-        self.params = self.A + self.E + self.B
-        # What a mask multiplies, in component order: λ of triplets, or the A rows and B columns of doublets.
-        self.masked = ([self.E[i] for i in self.order] if self.has_E
-                       else [self.A[i] for i in self.order] + [self.B[i] for i in self.order])
+        self._collect_parameters()
         # An allocator that never masks (SVD-LoRA) needs no statistics at all.
         tracks_ipt = self.allocate and spec.importance != "magnitude"
         tracks_unc = tracks_ipt and spec.importance == "sensitivity_uncertainty"
         self._offsets, self._size, self._blocks = self._layout()
         self._stats_dtype = torch.float64 if all(p.dtype == torch.float64 for p in self.params) else torch.float32
-        self._ipt_flat = self._flat() if tracks_ipt else None
-        self._unc_flat = self._flat() if tracks_unc else None
-        self._scratch: tuple[torch.Tensor, torch.Tensor] | None = None  # (|w * grad|, a temporary), made on first use
-        self._scratch_views: list[torch.Tensor] = []
-        # Per-parameter views of the flat buffers, in parameter order (the public, saved form of the statistics).
-        self.ema_ipt = self._views(self._ipt_flat) if tracks_ipt else []
-        self.ema_unc = self._views(self._unc_flat) if tracks_unc else []
+        self._device = self.params[0].device
+        self._ipt_flat = self._flat(self._size) if tracks_ipt else None
+        self._unc_flat = self._flat(self._size) if tracks_unc else None
+        self._set_views()
+        self._plan: list[tuple[list[int], int, int, list[torch.Tensor]]] | None = None  # EMA chunks, made on first use
+        self._elem: torch.Tensor | None = None      # entry scores, made at the first masking step
         self.pre_weights: list[torch.Tensor] | None = None  # weights before this step's update (score_weights="pre")
         self.keep: torch.Tensor | None = None        # current mask over the components (order above); None = all kept
         self.final_keep: torch.Tensor | None = None  # the fixed pattern of the final phase, once computed
@@ -90,6 +86,15 @@ class RankAllocator:
         self.total_steps: int | None = None
         self.t_init = self.t_final = None
         self.last_step: int | None = None
+
+    def _collect_parameters(self) -> None:
+        self.A = [l.lora_A for l in self.layers]
+        self.B = [l.lora_B for l in self.layers]
+        self.E = [l.lora_E for l in self.layers] if self.has_E else []
+        self.params = self.A + self.E + self.B
+        # What a mask multiplies, in component order: λ of triplets, or the A rows and B columns of doublets.
+        self.masked = ([self.E[i] for i in self.order] if self.has_E
+                       else [self.A[i] for i in self.order] + [self.B[i] for i in self.order])
 
     # --- flat statistics ---------------------------------------------------------------------------------
     def _layout(self) -> tuple[list[int], int, list[tuple[int, int, int, int, int, int, int]]]:
@@ -113,12 +118,55 @@ class RankAllocator:
             blocks.append((len(g), r, fan_in, fan_out, a0, b0, e0))
         return offsets, pos, blocks
 
-    def _flat(self) -> torch.Tensor:
+    def _flat(self, size: int) -> torch.Tensor:
         """Statistics stay fp32 (fp64 for fp64 adapters) whatever the base model's precision."""
-        return torch.zeros(self._size, dtype=self._stats_dtype, device=self.params[0].device)
+        return torch.zeros(size, dtype=self._stats_dtype, device=self._device)
 
-    def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
-        return [flat[o:o + p.numel()].view(p.shape) for o, p in zip(self._offsets, self.params)]
+    def _set_views(self) -> None:
+        """Per-parameter views of the flat buffers, in parameter order (the public, saved form of the statistics)."""
+        def views(flat):
+            return [flat[o:o + p.numel()].view(p.shape) for o, p in zip(self._offsets, self.params)]
+
+        self.ema_ipt = views(self._ipt_flat) if self._ipt_flat is not None else []
+        self.ema_unc = views(self._unc_flat) if self._unc_flat is not None else []
+
+    def _follow_device(self) -> None:
+        """Keep the statistics and masks where the adapters are: a trainer may move the model after `attach` (which
+        may also replace the parameter objects, as a move to `meta` does)."""
+        device = self.layers[0].lora_A.device
+        if device == self._device:
+            return
+        self._device = device
+        self._collect_parameters()
+        for name in ("_ipt_flat", "_unc_flat", "keep", "final_keep"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, value.to(device))
+        self._set_views()
+        self.pre_weights, self._plan = None, None
+
+    def _ema_plan(self) -> list[tuple[list[int], int, int, list[torch.Tensor]]]:
+        """The EMA step's chunks: (parameters, flat start, flat end, their views in the chunk's scratch), whole
+        matrices in buffer order. On a CPU a chunk holds about CPU_CHUNK entries, so the step's dozen passes over a
+        chunk stay in cache; on an accelerator one chunk holds everything (a handful of kernel launches)."""
+        if self._plan is None:
+            limit = CPU_CHUNK if self._device.type == "cpu" else self._size
+            chunks, members, start = [], [], 0
+            for i in sorted(range(len(self.params)), key=self._offsets.__getitem__):
+                members.append(i)
+                end = self._offsets[i] + self.params[i].numel()
+                if end - start >= limit:
+                    chunks.append((members, start, end))
+                    members, start = [], end
+            if members:
+                chunks.append((members, start, self._size))
+            longest = max(end - start for _, start, end in chunks)
+            self._scratch = (self._flat(longest), self._flat(longest))   # |w * grad| and a temporary
+            self._plan = [(members, start, end,
+                           [self._scratch[0][self._offsets[i] - start:self._offsets[i] - start + self.params[i].numel()]
+                            .view(self.params[i].shape) for i in members])
+                          for members, start, end in chunks]
+        return self._plan
 
     # --- schedule ----------------------------------------------------------------------------------------
     def set_total_steps(self, total_steps: int) -> None:
@@ -154,6 +202,7 @@ class RankAllocator:
     def snapshot_weights(self) -> None:
         """Keep the weights as they are before `optimizer.step()`, for scoring them afterwards with the step's
         final (all-reduced, unscaled, clipped) gradients."""
+        self._follow_device()
         if self.pre_weights is None:
             self.pre_weights = [torch.empty_like(p) for p in self.params]
         torch._foreach_copy_(self.pre_weights, self.params)
@@ -166,34 +215,34 @@ class RankAllocator:
         rounds it."""
         if not self.ema_ipt:
             return
+        self._follow_device()
         weights = self.params if weights is None else list(weights)
         b1, b2 = self.spec.beta1, self.spec.beta2
-        if self._scratch is None:
-            self._scratch = (self._flat(), self._flat())
-            self._scratch_views = self._views(self._scratch[0])
-        ipt, tmp = self._scratch
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        torch._foreach_copy_(self._scratch_views, weights)      # gather w, then w * g, into the flat scratch
-        torch._foreach_mul_(self._scratch_views, grads)
-        ipt.abs_()
-        ema_ipt = self._ipt_flat
-        ema_ipt.mul_(b1)
-        ema_ipt.add_(torch.mul(ipt, 1 - b1, out=tmp))
-        if self._unc_flat is not None:
-            dev = torch.sub(ipt, ema_ipt, out=tmp).abs_()
-            self._unc_flat.mul_(b2)
-            self._unc_flat.add_(dev.mul_(1 - b2))
+        for members, start, end, views in self._ema_plan():
+            ipt, tmp = self._scratch[0][:end - start], self._scratch[1][:end - start]
+            torch._foreach_copy_(views, [weights[i] for i in members])   # gather w, then w * g, into the scratch
+            torch._foreach_mul_(views, [grads[i] for i in members])
+            ipt.abs_()
+            ema_ipt = self._ipt_flat[start:end]
+            ema_ipt.mul_(b1)
+            ema_ipt.add_(torch.mul(ipt, 1 - b1, out=tmp))
+            if self._unc_flat is not None:
+                dev = torch.sub(ipt, ema_ipt, out=tmp).abs_()
+                ema_unc = self._unc_flat[start:end]
+                ema_unc.mul_(b2)
+                ema_unc.add_(dev.mul_(1 - b2))
 
     @torch.no_grad()
     def triplet_scores(self) -> torch.Tensor:
         """S for every component (triplet or doublet), flat, in shape-group order."""
         if self.spec.importance == "magnitude":
             return torch.cat([torch.stack([self.E[i] for i in g]).reshape(-1) for g in self.groups]).abs()
+        self._follow_device()
         if self._unc_flat is not None:
-            if self._scratch is None:
-                self._scratch = (self._flat(), self._flat())
-                self._scratch_views = self._views(self._scratch[0])
-            elem = torch.mul(self._ipt_flat, self._unc_flat, out=self._scratch[1])
+            if self._elem is None or self._elem.device != self._device:
+                self._elem = self._flat(self._size)             # s = Ī * Ū, kept for the next masking step
+            elem = torch.mul(self._ipt_flat, self._unc_flat, out=self._elem)
         else:
             elem = self._ipt_flat
         out = []
@@ -231,6 +280,7 @@ class RankAllocator:
         if not self.allocate:  # SVD-LoRA: never masks, needs no statistics
             self.last_step = t
             return
+        self._follow_device()
         budget, masking = self.budget(t)
         if update and t < self.final_phase_start:
             self.update_scores(weights)

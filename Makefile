@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow demo tables paper plan clean
+.PHONY: help install test test-slow demo tables bench paper plan clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,10 @@ demo: $(STAMP) ## offline quickstart: AdaLoRA on SST-2 with the packaged MiniLM 
 
 tables: $(STAMP) ## rebuild results/tables/ (the paper's tables and figures, ours beside the paper's) from results/runs/
 	$(PY) -m runners.tables
+
+BENCH_ARGS ?=
+bench: $(STAMP) ## step time and memory of LoRA, AdaLoRA (ours, PEFT's), full FT -> results/bench/latest.json, results/tables/bench.md [BENCH_ARGS="--quick"|"--repeats 30"]
+	HF_HUB_OFFLINE=1 $(PY) -m runners.bench $(BENCH_ARGS)
 
 EXP      ?= table1
 LAUNCHER ?=

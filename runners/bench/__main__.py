@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from .models import MODELS
@@ -46,12 +47,14 @@ def parse(argv: list[str]) -> tuple[Options, Path, Path]:
                                                        "(default: minilm,deberta-v3-base-shape)")
     parser.add_argument("--batch", action="append", default=[], metavar="MODEL=BxL",
                         help="sequences x tokens per step for a model, e.g. deberta-v3-base-shape=8x128 "
-                             "(defaults: minilm 16x128, deberta-v3-base-shape 4x128)")
+                             "(defaults: minilm 16x128, deberta-v3-base-shape 2x128)")
     parser.add_argument("--variants", default=None,
                         help="comma-separated variant names to time (default: all of lora, adalora, peft_adalora, "
                              "adalora_dt1, peft_adalora_dt1, full)")
     parser.add_argument("--repeats", type=int, default=None, help="measured rounds per model (default 10)")
-    parser.add_argument("--warmup", type=int, default=None, help="warm-up rounds, not measured (default 2)")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="warm-up rounds, not measured (default 1: it holds the first masking step and every "
+                             "lazy allocation)")
     parser.add_argument("--delta-t", default="10,1", help="AdaLoRA masking intervals; the first is the headline "
                                                           "(default 10,1)")
     parser.add_argument("--scaling-layers", default=None,
@@ -108,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", category=FutureWarning)   # transformers' deprecation notices, not ours
     try:
         opts, out, table = parse(argv)
         if opts.device == "cuda":

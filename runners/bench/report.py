@@ -103,31 +103,35 @@ def render_markdown(record: dict) -> str:
         value = t["value"]
         shown = "–" if value is None else (f"{value:.2%}" if key == "method_step_share" else f"{value:.3f}")
         lines.append(f"| {label.format(dt=dt)} | {shown} | {goal.format(t=t['target'])} | {_yes(t['met'], value)} |")
-    lines += ["", "Ratios are of median wall-clock step times, for the worst model; per model and with the paired "
-                  "(per-round) ratios below and in the JSON."]
+    lines += ["", f"Step-time ratios: {record['step_time_ratio']['statistic']}. Per model, by wall clock and CPU "
+                  "time, with the paired (per-round) ratios, below and in the JSON."]
 
+    cpu_basis = record["step_time_ratio"].get("basis") == "cpu"
+    part = (lambda v, key: v["cpu_" + key]) if cpu_basis else (lambda v, key: v[key])
     for name, model in record["models"].items():
         variants = model["variants"]
-        lora = variants.get("lora", {}).get("step", {}).get("median")
+        lora = variants.get("lora")
         memory = model.get("memory", {})
         first = next(iter(variants.values()))
         lines += ["", f"## Training step: {model['label']}, batch {model['batch']} x {model['seq_len']} tokens", "",
-                  f"Median of {first['step']['n']} interleaved rounds after warm-up, in ms; IQR = interquartile range. "
-                  "A step is forward + backward (regulariser in the loss), optimizer (gradient clipping, fused AdamW, "
-                  "zero_grad) and the method step. Steps run inside AdaLoRA's budget phase (steps "
-                  f"{first['steps'][0]}–{first['steps'][-1]}); at ΔT = 10 one round in ten masks, at ΔT = 1 every "
-                  "round.", "",
-                  "| Variant | Trainable params | Step (median) | IQR | Mean | CPU time (median) | Fwd + bwd | "
-                  "Optimizer | Method step | Step / LoRA | Peak memory |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  f"Medians of {first['step']['n']} interleaved rounds after warm-up, in ms; IQR = interquartile "
+                  "range. A step is forward + backward (regulariser in the loss), optimizer (gradient clipping, fused "
+                  "AdamW, zero_grad) and the method step; its parts are given in "
+                  f"{'process CPU time' if cpu_basis else 'wall-clock time'}, like the headline ratios. Steps run "
+                  f"inside AdaLoRA's budget phase (steps {first['steps'][0]}–{first['steps'][-1]}); at ΔT = 10 one "
+                  "round in ten masks, at ΔT = 1 every round.", "",
+                  "| Variant | Trainable params | Wall (median) | IQR | CPU (median) | IQR | Fwd + bwd | Optimizer | "
+                  "Method step | Wall / LoRA | CPU / LoRA | Peak memory |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for key, v in variants.items():
             mem = memory.get(key, {})
             peak = _mib(mem.get("peak_bytes")) if "peak_bytes" in mem else ("error" if "error" in mem else "–")
-            ratio = v["step"]["median"] / lora if lora else None
+            wall_ratio = v["step"]["median"] / lora["step"]["median"] if lora else None
+            cpu_ratio = v["cpu"]["median"] / lora["cpu"]["median"] if lora else None
             lines.append(f"| {v['label']} | {v['trainable_parameters']:,} | {_ms(v['step']['median'])} | "
-                         f"{_ms(v['step']['iqr'])} | {_ms(v['step']['mean'])} | {_ms(v['cpu']['median'])} | "
-                         f"{_ms(v['forward_backward']['median'])} | {_ms(v['optimizer']['median'])} | "
-                         f"{_ms(v['method']['median'])} | {_x(ratio)} | {peak} |")
+                         f"{_ms(v['step']['iqr'])} | {_ms(v['cpu']['median'])} | {_ms(v['cpu']['iqr'])} | "
+                         f"{_ms(part(v, 'forward_backward')['median'])} | {_ms(part(v, 'optimizer')['median'])} | "
+                         f"{_ms(part(v, 'method')['median'])} | {_x(wall_ratio)} | {_x(cpu_ratio)} | {peak} |")
         comp = model["comparisons"]
         lines += ["", "| Comparison | Ratio of medians | Ratio of means | CPU-time ratio | Paired median [q1, q3] |",
                   "|---|---:|---:|---:|---:|"]
@@ -140,9 +144,9 @@ def render_markdown(record: dict) -> str:
                          f"{_x(c['cpu_ratio_of_medians'])} | {paired} |")
         share = model["method_step_share"]
         if share:
-            lines += ["", "Method step / training step (ours): " + "; ".join(
-                f"{k} {v['median']:.2%} (median), {v['mean']:.2%} (mean)" for k, v in share.items()
-                if v["median"] is not None) + "."]
+            lines += ["", "Method step / training step (ours, medians; means in brackets): " + "; ".join(
+                f"{k} {v['cpu_median']:.2%} CPU ({v['cpu_mean']:.2%}), {v['median']:.2%} wall ({v['mean']:.2%})"
+                for k, v in share.items() if v["median"] is not None) + "."]
         if memory:
             how = next((v.get("measure") for v in memory.values() if v.get("measure")), "")
             lines += ["", f"Peak memory: one fresh process per variant, {how}; it includes Python, torch and the "
@@ -159,20 +163,22 @@ def render_markdown(record: dict) -> str:
     scaling = record.get("method_step_scaling")
     if scaling:
         has_peft = any("peft_update" in r for r in scaling["rows"])
+        pre = "cpu_" if cpu_basis else ""
         lines += ["", "## Method step alone against the number of adapted matrices", "",
                   f"Synthetic SVD layers of DeBERTa-v3-base's shapes (per layer 4 x 768x768, 768→3072, 3072→768; "
-                  f"rank {scaling['rank']}), median ms. Update = the EMA step of every adapter entry; mask = update + "
-                  "triplet scores + threshold + masking (a ΔT step). The regulariser runs every step, in the loss.",
+                  f"rank {scaling['rank']}), median ms of {'process CPU time' if cpu_basis else 'wall-clock time'}. "
+                  "Update = the EMA step of every adapter entry; mask = update + triplet scores + threshold + "
+                  "masking (a ΔT step). The regulariser runs every step, in the loss.",
                   "",
                   "| Layers | Matrices | Adapter entries | Ours: update | Ours: update + mask | "
                   + ("PEFT: update | PEFT: update + mask | " if has_peft else "")
                   + "Regulariser fwd + bwd | Ours update + mask per 1M entries |",
                   "|---:|---:|---:|---:|---:|" + ("---:|---:|" if has_peft else "") + "---:|---:|"]
         for r in scaling["rows"]:
-            peft_cells = (f"{_ms(r['peft_update']['median'])} | {_ms(r['peft_update_mask']['median'])} | "
+            peft_cells = (f"{_ms(r[pre + 'peft_update']['median'])} | {_ms(r[pre + 'peft_update_mask']['median'])} | "
                           if has_peft else "")
             lines.append(f"| {r['layers']} | {r['matrices']} | {r['adapter_entries']:,} | "
-                         f"{_ms(r['ours_update']['median'])} | {_ms(r['ours_update_mask']['median'])} | "
-                         f"{peft_cells}{_ms(r['regulariser_forward_backward']['median'])} | "
-                         f"{_ms(r['ours_update_mask_ms_per_million_entries'])} |")
+                         f"{_ms(r[pre + 'ours_update']['median'])} | {_ms(r[pre + 'ours_update_mask']['median'])} | "
+                         f"{peft_cells}{_ms(r[pre + 'regulariser_forward_backward']['median'])} | "
+                         f"{_ms(r[pre + 'ours_update_mask_ms_per_million_entries'])} |")
     return "\n".join(lines) + "\n"

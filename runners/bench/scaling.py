@@ -2,7 +2,7 @@
 shapes (per layer W_q, W_k, W_v, W_o: 768 x 768; W_f1: 768 -> 3072; W_f2: 3072 -> 768; rank 12), 12, 24 and 48
 layers deep, with mid-training values (λ non-zero) and gradients.
 
-Timed per size, rounds interleaved across sizes: our allocator's step without masking (the EMA update) and with
+Timed per size (wall clock and process CPU time), rounds interleaved across sizes: our allocator's step without masking (the EMA update) and with
 masking (update, triplet scores, threshold, mask), PEFT's `update_and_allocate` the same two ways on layers holding
 the same tensors, and our orthogonal regulariser's forward + backward.
 """
@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-import adalora
 from adalora.methods.adalora.allocator import RankAllocator
 from adalora.methods.adalora.layer import SVDLinear
 from adalora.methods.adalora.regularizer import orthogonal_regularizer
@@ -89,33 +88,14 @@ def method_step_scaling(layer_counts: Sequence[int], *, repeats: int, device: to
             case["peft_root"], case["peft"] = _peft_allocator(layers, schedule)
         cases[n] = case
 
-    def timed(fn) -> float:
-        (w0, _), _, (w1, _) = clock(), fn(), clock()
-        return w1 - w0
-
-    def regulariser(case) -> None:
-        loss = orthogonal_regularizer(case["modules"])
-        loss.backward()
-
     raw = {n: {} for n in layer_counts}
-    first = schedule.first_step // DELTA_T * DELTA_T + 1      # t % DELTA_T == 1: no masking; t + 9 masks
-    for rnd in range(1 + repeats):                             # round 0 warms up
-        gc.collect()
-        for n in layer_counts:
-            case, t = cases[n], first + rnd * DELTA_T
-            runs = {"ours_update": lambda: case["ours"].step(t),
-                    "ours_update_mask": lambda: case["ours"].step(t + DELTA_T - 1),
-                    "regulariser_forward_backward": lambda: regulariser(case)}
-            if with_peft:
-                runs["peft_update"] = lambda: case["peft"].update_and_allocate(case["peft_root"], t)
-                runs["peft_update_mask"] = lambda: case["peft"].update_and_allocate(case["peft_root"], t + DELTA_T - 1)
-            for key, fn in runs.items():
-                seconds = timed(fn)
-                if rnd:
-                    raw[n].setdefault(key, []).append(seconds)
-        if rnd:
-            progress(f"  round {rnd}/{repeats}: " + ", ".join(
-                f"{n} layers {raw[n]['ours_update_mask'][-1] * 1e3:.1f} ms" for n in layer_counts))
+    first = schedule.first_step // DELTA_T * DELTA_T + 1      # t % DELTA_T == 1
+    gc.collect()
+    gc.freeze()
+    try:
+        _rounds(cases, layer_counts, repeats, first, with_peft, clock, raw, progress)
+    finally:
+        gc.unfreeze()
     out = []
     for n in layer_counts:
         ours = cases[n]["ours"]
@@ -123,5 +103,38 @@ def method_step_scaling(layer_counts: Sequence[int], *, repeats: int, device: to
         row = {"layers": n, "matrices": ours.n, "adapter_entries": entries, "triplets": ours.init_budget}
         row.update({key: summary(values) for key, values in raw[n].items()})
         row["ours_update_mask_ms_per_million_entries"] = row["ours_update_mask"]["median"] / (entries / 1e6)
+        row["cpu_ours_update_mask_ms_per_million_entries"] = row["cpu_ours_update_mask"]["median"] / (entries / 1e6)
         out.append(row)
     return {"shapes": [list(s) for s in shapes], "rank": schedule.init_rank, "delta_t": DELTA_T, "rows": out}
+
+
+
+def _regulariser(case: dict) -> None:
+    orthogonal_regularizer(case["modules"]).backward()
+
+
+def _rounds(cases: dict, layer_counts: Sequence[int], repeats: int, first: int, with_peft: bool, clock,
+            raw: dict, progress: Callable[[str], None]) -> None:
+    """Round 0 warms up; each round times every measurement of every size once."""
+    def timed(fn) -> tuple[float, float]:
+        (w0, c0), _, (w1, c1) = clock(), fn(), clock()
+        return w1 - w0, c1 - c0
+
+    for rnd in range(1 + repeats):
+        gc.collect()
+        for n in layer_counts:
+            case, t = cases[n], first + rnd * DELTA_T           # t does not mask, t + DELTA_T - 1 does
+            runs = {"ours_update": lambda: case["ours"].step(t),
+                    "ours_update_mask": lambda: case["ours"].step(t + DELTA_T - 1),
+                    "regulariser_forward_backward": lambda: _regulariser(case)}
+            if with_peft:
+                runs["peft_update"] = lambda: case["peft"].update_and_allocate(case["peft_root"], t)
+                runs["peft_update_mask"] = lambda: case["peft"].update_and_allocate(case["peft_root"], t + DELTA_T - 1)
+            for key, fn in runs.items():
+                wall, cpu = timed(fn)
+                if rnd:
+                    raw[n].setdefault(key, []).append(wall)
+                    raw[n].setdefault(f"cpu_{key}", []).append(cpu)
+        if rnd:
+            progress(f"  round {rnd}/{repeats}: " + ", ".join(
+                f"{n} layers {raw[n]['ours_update_mask'][-1] * 1e3:.1f} ms" for n in layer_counts))

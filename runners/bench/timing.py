@@ -41,33 +41,37 @@ def interleave(trainees: Sequence[Trainee], batch: dict, *, warmup: int, repeats
     """Run warmup + repeats rounds; return per variant the summaries of its measured steps and their parts, the
     steps that masked, and the load average seen at each round."""
     clock = make_clock(device)
-    raw = {t.spec.name: {"step": [], "cpu": [], "forward_backward": [], "optimizer": [], "method": []}
-           for t in trainees}
+    raw = {t.spec.name: {} for t in trainees}
     steps = {t.spec.name: [] for t in trainees}
     loads = []
-    for rnd in range(warmup + repeats):
-        order = [trainees[(rnd + k) % len(trainees)] for k in range(len(trainees))]
-        step = first_step + rnd
-        gc.collect()
-        gc.disable()
-        try:
-            for trainee in order:
-                times = train_step(trainee, batch, step, clock, max_grad_norm)
-                if rnd >= warmup:
-                    for key, value in times.items():
-                        raw[trainee.spec.name][key].append(value)
-        finally:
-            gc.enable()
-        if rnd >= warmup:
-            for trainee in trainees:
-                steps[trainee.spec.name].append(step)
-        loads.append(os.getloadavg()[0])
-        if rnd < warmup:
-            progress(f"  warm-up {rnd + 1}/{warmup} (load {loads[-1]:.1f})")
-        else:
-            progress(f"  round {rnd + 1 - warmup}/{repeats}: "
-                     + ", ".join(f"{t.spec.name} {raw[t.spec.name]['step'][-1] * 1e3:.0f}" for t in trainees)
-                     + f" ms (load {loads[-1]:.1f})")
+    gc.collect()
+    gc.freeze()   # the models' objects: a collection between rounds then only walks what the steps made
+    try:
+        for rnd in range(warmup + repeats):
+            order = [trainees[(rnd + k) % len(trainees)] for k in range(len(trainees))]
+            step = first_step + rnd
+            gc.collect()
+            gc.disable()
+            try:
+                for trainee in order:
+                    times = train_step(trainee, batch, step, clock, max_grad_norm)
+                    if rnd >= warmup:
+                        for key, value in times.items():
+                            raw[trainee.spec.name].setdefault(key, []).append(value)
+            finally:
+                gc.enable()
+            if rnd >= warmup:
+                for trainee in trainees:
+                    steps[trainee.spec.name].append(step)
+            loads.append(os.getloadavg()[0])
+            if rnd < warmup:
+                progress(f"  warm-up {rnd + 1}/{warmup} (load {loads[-1]:.1f})")
+            else:
+                progress(f"  round {rnd + 1 - warmup}/{repeats}: "
+                         + ", ".join(f"{t.spec.name} {raw[t.spec.name]['step'][-1] * 1e3:.0f}" for t in trainees)
+                         + f" ms (load {loads[-1]:.1f})")
+    finally:
+        gc.unfreeze()
     out = {}
     for trainee in trainees:
         name = trainee.spec.name
@@ -76,3 +80,4 @@ def interleave(trainees: Sequence[Trainee], batch: dict, *, warmup: int, repeats
         out[name]["steps"] = steps[name]
         out[name]["masking_steps"] = [s for s in steps[name] if dt and s % dt == 0]
     return {"variants": out, "loadavg_1min": loads}
+

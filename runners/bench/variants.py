@@ -161,7 +161,8 @@ def _prepare_peft(spec: VariantSpec, source: nn.Module, schedule: Schedule, devi
 
 def train_step(trainee: Trainee, batch: dict, t: int, clock: Callable[[], tuple[float, float]],
                max_grad_norm: float) -> dict[str, float]:
-    """One optimizer step at step counter t; returns wall and CPU seconds of the step and of its parts."""
+    """One optimizer step at step counter t; returns wall-clock and process CPU seconds of the step and of its
+    parts (forward + backward, optimizer, method step)."""
     marks = [clock()]
     trainee.loss(batch).backward()
     marks.append(clock())
@@ -172,6 +173,7 @@ def train_step(trainee: Trainee, batch: dict, t: int, clock: Callable[[], tuple[
     marks.append(clock())
     trainee.optimizer.zero_grad(set_to_none=True)
     marks.append(clock())
-    (w0, c0), (w1, _), (w2, _), (w3, _), (w4, c4) = marks
-    return {"step": w4 - w0, "cpu": c4 - c0, "forward_backward": w1 - w0, "optimizer": (w2 - w1) + (w4 - w3),
-            "method": w3 - w2}
+    (w0, c0), (w1, c1), (w2, c2), (w3, c3), (w4, c4) = marks
+    return {"step": w4 - w0, "forward_backward": w1 - w0, "optimizer": (w2 - w1) + (w4 - w3), "method": w3 - w2,
+            "cpu": c4 - c0, "cpu_forward_backward": c1 - c0, "cpu_optimizer": (c2 - c1) + (c4 - c3),
+            "cpu_method": c3 - c2}

@@ -78,6 +78,7 @@ class RankAllocator:
         self._unc_flat = self._flat(self._size) if tracks_unc else None
         self._set_views()
         self._plan: list[tuple[list[int], int, int, list[torch.Tensor]]] | None = None  # EMA chunks, made on first use
+        self._scratch: tuple[torch.Tensor, torch.Tensor] | None = None     # their |w * grad| and a temporary
         self._elem: torch.Tensor | None = None      # entry scores, made at the first masking step
         self.pre_weights: list[torch.Tensor] | None = None  # weights before this step's update (score_weights="pre")
         self.keep: torch.Tensor | None = None        # current mask over the components (order above); None = all kept
@@ -320,7 +321,8 @@ class RankAllocator:
         if set(mask) != set(self.names):
             raise AdaLoRAError("the rank mask names other modules than this model adapts; load it into the same "
                                "architecture with the same targets")
-        device = self.params[0].device
+        self._follow_device()
+        device = self._device
         keep = torch.cat([torch.as_tensor(mask[self.names[i]], dtype=torch.bool, device=device) for i in self.order])
         if keep.numel() != self.init_budget:
             raise AdaLoRAError(f"the rank mask covers {keep.numel()} components where this model has "
@@ -359,7 +361,8 @@ class RankAllocator:
                     raise AdaLoRAError(f"allocator state holds a {tuple(t.shape)} statistic where this model has "
                                        f"{tuple(m.shape)}; resume with the same ranks (init_rank) and targets")
                 m.copy_(t)
-        device = self.params[0].device
+        self._follow_device()
+        device = self._device
         self.keep = None if state["keep"] is None else state["keep"].to(device=device, dtype=torch.bool)
         self.final_keep = None if state["final_keep"] is None else state["final_keep"].to(device=device, dtype=torch.bool)
         for saved in (self.keep, self.final_keep):

@@ -1,0 +1,82 @@
+"""`make bench`'s machinery in a tiny configuration: it runs, writes a well-formed record and table, keeps CPU
+runs off CUDA, and refuses bad options with one line. Times are never asserted."""
+import json
+
+import pytest
+import torch
+
+from runners.bench.__main__ import main
+from runners.bench.memory import measure
+
+
+@pytest.fixture
+def no_cuda(monkeypatch):
+    """Any CUDA call fails the test: a CPU run must not touch it."""
+    def touched(*args, **kwargs):
+        raise AssertionError("a CPU benchmark touched torch.cuda")
+
+    for name in ("is_available", "synchronize", "reset_peak_memory_stats", "max_memory_allocated",
+                 "memory_allocated", "get_device_properties"):
+        monkeypatch.setattr(torch.cuda, name, touched)
+
+
+def test_quick_bench_writes_record_and_table(tmp_path, no_cuda, capsys):
+    out, table = tmp_path / "bench" / "latest.json", tmp_path / "tables" / "bench.md"
+    threads = torch.get_num_threads()
+    try:
+        code = main(["--quick", "--models", "tiny-bert", "--scaling-layers", "1", "--threads", "1",
+                     "--out", str(out), "--table", str(table)])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    record = json.loads(out.read_text())
+    ratios = record["step_time_ratio"]
+    assert ratios["adalora_vs_lora"] > 0 and ratios["adalora_vs_peft_adalora"] > 0 and ratios["delta_t"] == 10
+    assert record["machine"]["threads"] == 1 and record["machine"]["cpu"] and record["machine"]["device"] == "cpu"
+    assert {"torch", "transformers", "peft"} <= set(record["versions"])
+    assert len(record["load"]["start"]) == 3
+    variants = record["models"]["tiny-bert"]["variants"]
+    assert set(variants) == {"lora", "adalora", "peft_adalora", "adalora_dt1", "peft_adalora_dt1", "full"}
+    for v in variants.values():
+        assert v["step"]["n"] == 2 and v["step"]["median"] > 0 and len(v["step"]["samples"]) == 2
+        assert all(s > 300 for s in v["steps"])                      # inside the budget phase (t_init = 200)
+    assert variants["adalora_dt1"]["masking_steps"] == variants["adalora_dt1"]["steps"]
+    assert variants["adalora"]["trainable_parameters"] > variants["lora"]["trainable_parameters"]
+    assert variants["adalora"]["state_bytes"]["method"] > 0 == variants["lora"]["state_bytes"]["method"]
+    scaling = record["method_step_scaling"]["rows"]
+    assert [r["layers"] for r in scaling] == [1] and scaling[0]["matrices"] == 6
+    assert {"ours_update", "ours_update_mask", "peft_update", "peft_update_mask"} <= set(scaling[0])
+    assert set(record["targets"]) >= {"adalora_vs_lora", "adalora_vs_peft_adalora", "method_step_share"}
+    text = table.read_text()
+    assert "| AdaLoRA (ours) ΔT=10 |" in text and "## Method step alone" in text
+    assert text in capsys.readouterr().out
+
+
+def test_memory_child_measures_one_variant():
+    lora = measure("tiny-bert", "lora", "cpu", batch=2, seq_len=8, delta_ts=(10,), steps=2, threads=None)
+    ours = measure("tiny-bert", "adalora", "cpu", batch=2, seq_len=8, delta_ts=(10,), steps=2, threads=None)
+    for m in (lora, ours):
+        assert m["peak_bytes"] >= m["before_steps_bytes"] > 0
+    assert ours["state_bytes"]["method"] > 0 and lora["state_bytes"]["method"] == 0
+    assert ours["state_bytes"]["optimizer"] >= 2 * ours["state_bytes"]["trainable"]   # AdamW's two moments
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--device", "tpu"], "use cpu or cuda"),
+    (["--batch", "minilm=16by128"], "MODEL=BATCHxTOKENS"),
+    (["--models", "bert-huge"], "unknown bert-huge"),
+    (["--variants", "lora,dora"], "unknown dora"),
+    (["--scaling-layers", "12,x"], "comma-separated positive integers"),
+    (["--threads", "many"], "positive number or auto"),
+])
+def test_bad_options_end_with_one_line(argv, message, tmp_path, capsys):
+    assert main(argv + ["--out", str(tmp_path / "x.json"), "--table", str(tmp_path / "x.md")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_cuda_without_a_gpu_is_refused(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["--device", "cuda", "--out", str(tmp_path / "x.json")]) == 2
+    assert "no CUDA device" in capsys.readouterr().err

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    record = run_bench(opts, argv)
+    record = run_bench(opts, argv, progress=lambda line: print(line, flush=True))
     markdown = render_markdown(record)
     write_json(record, out)
     write_atomic(table, markdown)

@@ -95,7 +95,8 @@ def measure(model_name: str, variant: str, device: str, batch: int, seq_len: int
     spec = {s.name: s for s in variant_specs(delta_ts)}[variant]
     schedule = Schedule()
     source = MODELS[model_name].build().to(dev)
-    trainee = prepare(spec, source, schedule, dev, share_frozen=True)
+    trainee = prepare(spec, source, schedule, dev, share_frozen=None)   # the variant alone: no second copy
+    del source
     data = make_batch(MODELS[model_name], batch, seq_len, dev)
     from .timing import make_clock
     from .variants import train_step

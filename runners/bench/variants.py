@@ -81,7 +81,10 @@ class Trainee:
 
 def _shared_copy(source: nn.Module, share_frozen: bool) -> nn.Module:
     """A copy of `source`; with `share_frozen`, the backbone's parameters (frozen by every parameter-efficient
-    variant) are the source's own tensors, so several variants fit in memory at once. The head is always copied."""
+    variant) are the source's own tensors, so several variants fit in memory at once. The head is always copied.
+    `share_frozen=None` adapts `source` itself (a process that measures one variant's memory)."""
+    if share_frozen is None:
+        return source
     if not share_frozen:
         return copy.deepcopy(source)
     heads = tuple(f"{p}." for p in head_prefixes(source))
@@ -102,12 +105,12 @@ def adalora_spec(schedule: Schedule, delta_t: int) -> adalora.AdaLoRA:
 
 
 def prepare(spec: VariantSpec, source: nn.Module, schedule: Schedule, device: torch.device,
-            share_frozen: bool = True) -> Trainee:
-    """Adapt a copy of `source` (already on `device`) as `spec` says."""
+            share_frozen: bool | None = True) -> Trainee:
+    """Adapt a copy of `source` (already on `device`) as `spec` says; `share_frozen=None` adapts `source` itself."""
     if spec.kind == "peft_adalora":
         return _prepare_peft(spec, source, schedule, device, share_frozen)
-    if spec.kind == "full":
-        model = copy.deepcopy(source)
+    if spec.kind == "full":   # trains every parameter: never shares them
+        model = source if share_frozen is None else copy.deepcopy(source)
         handle = adalora.attach(model, adalora.Full())
     elif spec.kind == "lora":
         model = _shared_copy(source, share_frozen)
@@ -141,7 +144,7 @@ def _prepare_peft(spec: VariantSpec, source: nn.Module, schedule: Schedule, devi
     import peft
 
     s = schedule
-    names = adapted_module_names(source, schedule)
+    names = adapted_module_names(source, schedule)   # before `source` itself may be adapted
     heads = [p for p in head_prefixes(source) if any(True for _ in getattr(source, p).parameters())]
     config = peft.AdaLoraConfig(
         init_r=s.init_rank, target_r=s.target_rank, lora_alpha=s.alpha, lora_dropout=0.0,

@@ -11,19 +11,12 @@ from omegaconf import OmegaConf
 from runners import tracking
 from runners.errors import ConfigError
 from runners.keys import RunKey
+from wandb_file import describe, finished_records, logged, run_record
 
 TINY = ["task=sst2", "method=adalora", "model=tiny-bert", "task.data_dir=data/glue/sst2", "task.max_train_samples=64",
         "task.max_eval_samples=32", "trainer.max_steps=8", "trainer.save_strategy=no", "trainer.logging_steps=2",
         "method.init_rank=4", "method.target_rank=2", "method.t_init=2", "method.t_final=3", "method.delta_t=1",
         "trainer.disable_tqdm=true"]
-
-
-def logged(data: bytes, key: str) -> list:
-    """Values W&B's run file holds for `key` (protobuf: the key field with its length (field 2 in history items,
-    1 in summary items), then field 16 = value_json with its length, then the JSON text)."""
-    name = key.encode()
-    pattern = re.compile(rb"[\x0a\x12]" + re.escape(bytes([len(name)]) + name) + rb"\x82\x01([\x00-\x7f])")
-    return [json.loads(data[m.end():m.end() + m.group(1)[0]]) for m in pattern.finditer(data)]
 
 
 @pytest.mark.slow
@@ -37,16 +30,18 @@ def test_an_offline_wandb_run_holds_the_runs_metrics(repo, tmp_path):
     record = json.loads((tmp_path / "runs/tiny-bert/sst2/adalora/r2-from4/seed1.json").read_text())
     runs = list((tmp_path / "out").glob("tiny-bert/sst2/adalora/r2-from4/seed1-*/wandb/offline-run-*/run-*.wandb"))
     assert len(runs) == 1, list((tmp_path / "out").rglob("*"))
-    data = runs[0].read_bytes()
-    assert logged(data, "eval/accuracy")[-1] == pytest.approx(record["metrics"]["accuracy"])
-    assert logged(data, "params/trainable")[-1] == record["params"]["trainable"]
-    assert logged(data, "steps")[-1] == record["steps"] == 8
+    found = finished_records(runs[0])
+    assert logged(found, "eval/accuracy")[-1] == pytest.approx(record["metrics"]["accuracy"]), describe(found)
+    assert logged(found, "params/trainable")[-1] == record["params"]["trainable"]
+    assert logged(found, "steps")[-1] == record["steps"] == 8
     for name, rank in record["rank_pattern"].items():
-        assert logged(data, f"rank/{name}")[-1] == rank
-    assert len(logged(data, "train/loss")) >= 3  # logging_steps=2 over 8 steps
-    for text in ("tiny-bert/sst2/adalora/r2-from4", "task:sst2", "method:adalora", "model:tiny-bert", "smoke",
-                 "suite-test", record["config_hash"]):
-        assert text.encode() in data, text
+        assert logged(found, f"rank/{name}")[-1] == rank
+    assert len(logged(found, "train/loss")) >= 3  # logging_steps=2 over 8 steps
+    run = run_record(found)
+    assert run.run_group == "tiny-bert/sst2/adalora/r2-from4" and run.project == "suite-test"
+    assert {"task:sst2", "method:adalora", "model:tiny-bert", "smoke"} <= set(run.tags)
+    config = {item.key: json.loads(item.value_json) for item in run.config.update}
+    assert config["config_hash"] == record["config_hash"]
     assert record["status"] == "ok"
 
 
@@ -74,16 +69,17 @@ def test_the_tracker_writes_the_result_to_an_offline_wandb_run(monkeypatch, tmp_
     tracker.log_result(record)
     tracker.finish(ok=True)
     assert not tracker.failed
-    data = next((tmp_path / "run").glob("wandb/offline-run-*/run-*.wandb")).read_bytes()
+    found = finished_records(next((tmp_path / "run").glob("wandb/offline-run-*/run-*.wandb")))
     def values(name):  # history and summary records each carry it
-        found = logged(data, name)
-        assert found, name
-        return set(found)
+        values = logged(found, name)
+        assert values, f"{name} not in the run file, which holds: {describe(found)}"
+        return set(values)
 
     assert values("eval/accuracy") == {71.25} and values("train/loss") == {0.7}
     assert values("params/trainable") == {1234} and values("budget/rank") == {2}
     assert values("rank/bert.encoder.layer.0.attention.self.query") == {3}
-    assert b"tiny-bert/rte/lora/0.3pct" in data and b"budget:0.3%" in data  # group and tags
+    run = run_record(found)
+    assert run.run_group == "tiny-bert/rte/lora/0.3pct" and "budget:0.3%" in run.tags
 
 
 def test_a_failing_wandb_never_fails_the_run(monkeypatch, tmp_path, caplog):

@@ -117,7 +117,10 @@ def measure(model_name: str, variant: str, device: str, batch: int, seq_len: int
         torch.cuda.synchronize(dev)
         peak, how = torch.cuda.max_memory_allocated(dev), "torch.cuda.max_memory_allocated"
     else:
-        peak = _status_kib("VmHWM") * 1024
+        # The kernel folds per-thread RSS counters into VmHWM lazily, so VmHWM can read a little below the RSS
+        # measured before the steps; the peak of the steps is at least the memory they started with and ended with.
+        peak = max(_status_kib("VmHWM"), _status_kib("VmRSS")) * 1024
+        peak = max(peak, base)
         how = "peak RSS (VmHWM) during the steps" if reset else "peak RSS (VmHWM) of the whole process"
     return {"variant": variant, "peak_bytes": peak, "before_steps_bytes": base, "training_delta_bytes": peak - base,
             "measure": how, "steps": steps, "state_bytes": state_bytes(trainee)}

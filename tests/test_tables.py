@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tables_records import minilm_sweep, record, write
+from tables_records import BERT_TYPES, minilm_sweep, record, write
 
 from runners.tables import make_tables
 from runners.tables.__main__ import main
@@ -180,8 +180,9 @@ def test_minilm_sweep_gives_its_own_tables_and_figures_byte_stable_across_runs(t
     assert "removed " in done.stdout and "fig3_rank_pattern_sst2_1.5pct.png" in done.stdout
     second = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     changed = sorted(str(p) for p in second if second[p] != first.get(p))
-    assert changed == ["README.md", "minilm/fig2_glue.png", "minilm/table15_cost.md", "minilm/table15_cost.tex",
-                       "minilm/table1_glue.md", "minilm/table1_glue.tex", "minilm/table4_ablation_importance.md",
+    assert changed == ["README.md", "minilm/fig2_glue.png", "minilm/rank_pattern.md", "minilm/table15_cost.md",
+                       "minilm/table15_cost.tex", "minilm/table1_glue.md", "minilm/table1_glue.tex",
+                       "minilm/table4_ablation_importance.md",
                        "minilm/table4_ablation_importance.tex", "minilm/table5_ablation_components.md",
                        "minilm/table5_ablation_components.tex"]
     assert set(first) - set(second) == {Path("minilm/fig3_rank_pattern_sst2_1.5pct.png")}
@@ -249,3 +250,20 @@ def test_budget_labels_naming_the_same_amount_share_a_cell(tmp_path):
     write(runs, record("minilm", "rte", "lora", 2, {"accuracy": 62.0}, label="300k"), slug="300k")
     found = collect(runs)
     assert [len(v) for v in found.cells.values()] == [2] and len(found.duplicates) == 1
+
+
+def test_the_rank_pattern_table_gives_the_feed_forward_and_upper_layer_shares(tmp_path):
+    """Feed-forward matrices at rank 3 and the rest at 1 in the lower half, everything at 2 in the upper half:
+    feed-forward 6 + 4 of 10 + 12 kept rank per layer pair; the upper half holds 12 of 22 per layer pair."""
+    runs = tmp_path / "runs"
+    for seed in (1, 2):
+        pattern = {(layer, kind): (3 if kind in ("W_f1", "W_f2") else 1) if layer < 3 else 2
+                   for layer in range(6) for kind in BERT_TYPES}
+        write(runs, record("minilm", "rte", "adalora", seed, {"accuracy": 60.0}, label="83k",
+                           sizes={"target_rank": 2, "init_rank": 4}, rank_pattern=pattern, layers=6))
+    _, out = build(tmp_path, runs, figures=False)
+    md = (out / "minilm/rank_pattern.md").read_text()
+    ffn, upper = 100 * (3 * 6 + 3 * 4) / (3 * 10 + 3 * 12), 100 * 36 / 66
+    assert f"| RTE | 83k | 2 | {ffn:.1f} ± 0.0 (2) | {upper:.1f} ± 0.0 (2) |" in md
+    assert "| 0 | 1.0 | 1.0 | 1.0 | 1.0 | 3.0 | 3.0 | 10.0 |" in md and "| 5 | 2.0 | 2.0 | 2.0 | 2.0 | 2.0 | 2.0 | 12.0 |" in md
+    assert "rank_pattern.md" in (out / "README.md").read_text()

@@ -18,12 +18,13 @@ from .figures import fig2, fig3, has_rank_pattern
 from .index import Output, index
 from .layouts import LAYOUTS, TASK_NAMES
 from .paper import PaperDataError, load_paper
+from .ranks import rank_pattern_markdown
 from .render import latex, markdown
 
 __all__ = ["PaperDataError", "Report", "make_tables"]
 
 FAMILY_NAMES = {"glue": "GLUE tasks", "squad": "SQuAD", "summarization": "summarisation"}
-OWN_FILE = re.compile(r"^(table\d+_[\w-]+\.(md|tex)|fig[23]_[\w.-]+\.png)$")
+OWN_FILE = re.compile(r"^(table\d+_[\w-]+\.(md|tex)|fig[23]_[\w.-]+\.png|rank_pattern\.md)$")
 
 
 @dataclass
@@ -76,6 +77,14 @@ def make_tables(runs_dir: Path, paper_dir: Path, out_dir: Path, runs_label: str 
             files[name] = fig3(model, task, group, recs)
         outputs.append(Output("figure", f"Fig. 3 layout: AdaLoRA final rank, {TASK_NAMES.get(task, task)}, "
                                         f"budget {group.label}", model, [name], recs))
+    for model in sorted({cell[0] for cell, _ in rank_cells}):
+        cells = sorted(((task, found.groups[gkey], recs) for (m, task, _, gkey), recs in rank_cells if m == model),
+                       key=lambda c: (c[0], c[1].sort_key))
+        name = f"{model}/rank_pattern.md"
+        files[name] = rank_pattern_markdown(model, cells).encode()
+        outputs.append(Output("table", "AdaLoRA's final rank allocation: feed-forward and upper-layer shares, "
+                                       "rank per layer x matrix type (Fig. 3 in numbers)", model, [name],
+                              [r for _, _, recs in cells for r in recs]))
     if not rank_cells:
         messages.append("Fig. 3 (AdaLoRA's final rank per layer x matrix type): no AdaLoRA record with a rank "
                         "pattern yet, so there is nothing to draw. Run AdaLoRA into results/runs (e.g. "

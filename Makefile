@@ -48,9 +48,9 @@ plan: $(STAMP) ## what `make paper EXP=...` would run and what is already done; 
 CPU_RUN := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 $(PY) run.py
 cpu-repro: cpu-seeds tables ## the CPU reproduction: LR grid on SST-2, 3 seeds of every cell, tables (~2 h on 2 cores)
 
-cpu-grid: $(STAMP) ## step 1: the learning-rate grid (32 runs) -> results/lr-search/, conf/experiment/cpu/chosen_lr.yaml
-	$(CPU_RUN) +experiment=cpu/lr_grid trainer.learning_rate=1.0e-4,4.0e-4 & pid=$$!; \
-	$(CPU_RUN) +experiment=cpu/lr_grid trainer.learning_rate=1.6e-3,6.4e-3; b=$$?; wait $$pid && test $$b = 0
+cpu-grid: $(STAMP) ## step 1: the learning-rate grid (48 runs) -> results/lr-search/, conf/experiment/cpu/chosen_lr.yaml
+	$(CPU_RUN) +experiment=cpu/lr_grid trainer.learning_rate=2.5e-5,1.0e-4,4.0e-4 & pid=$$!; \
+	$(CPU_RUN) +experiment=cpu/lr_grid trainer.learning_rate=1.6e-3,6.4e-3,2.56e-2; b=$$?; wait $$pid && test $$b = 0
 	$(PY) -m runners.lr_search
 
 cpu-seeds: cpu-grid ## step 2: every cell at its chosen rate, seeds 1-3 (72 runs) -> results/runs/minilm/

@@ -11,6 +11,7 @@ from pathlib import Path
 # Settings that cannot change a run's result: where things go, how it is watched, how fast data is read.
 NOT_HASHED = {
     "results_dir", "outputs_dir", "force", "resume", "logger", "hydra",
+    "cpu_tasks",  # a lookup table (conf/experiment/cpu/protocol.yaml): the values a run uses are hashed where they land
     "task.data_dir", "task.data_files", "task.hub_id", "task.revision",
     "trainer.logging_steps", "trainer.save_strategy", "trainer.save_steps", "trainer.save_total_limit",
     "trainer.per_device_eval_batch_size", "trainer.dataloader_num_workers", "trainer.disable_tqdm",

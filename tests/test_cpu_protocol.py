@@ -22,7 +22,7 @@ def composed(*overrides):
         return compose(config_name="config", overrides=["+experiment=cpu/protocol", *overrides])
 
 
-@pytest.mark.parametrize("task, steps, length", [("cola", 160, 64), ("sst2", 160, 64), ("rte", 100, 128)])
+@pytest.mark.parametrize("task, steps, length", [("cola", 320, 64), ("sst2", 160, 64), ("rte", 100, 128)])
 def test_each_task_trains_on_its_shipped_data(repo, task, steps, length):
     cfg = composed(f"task={task}", "method=adalora")
     assert cfg.model.name == "minilm" and cfg.task.name == task

@@ -8,13 +8,14 @@ import time
 
 from omegaconf import DictConfig, OmegaConf
 from transformers import set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 import adalora
 from tasks import get_task
 
 from . import tracking
+from .checkpoints import last_good_checkpoint
 from .data import prepare, subsample
+from .distributed import is_main_process
 from .environment import git_info, machine, versions
 from .evaluation import baseline, evaluate
 from .methods import budget_record, build_spec, normalise_budget, spec_name
@@ -66,8 +67,9 @@ def _run(cfg: DictConfig, session: tracking.Session) -> dict:
     handle.set_total_steps(total_optimizer_steps(trainer))  # a schedule that does not fit stops here
     for callback in session.start(cfg, key, output_dir).callbacks():
         trainer.add_callback(callback)
-    checkpoint = get_last_checkpoint(str(output_dir)) if cfg.resume and output_dir.is_dir() else None
+    checkpoint = last_good_checkpoint(output_dir, tidy=is_main_process()) if cfg.resume else None
     if checkpoint:
+        checkpoint = str(checkpoint)
         log.info("resuming %s from %s", key.cell, checkpoint)
         load_method_state(handle, checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)

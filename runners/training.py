@@ -1,8 +1,9 @@
 """The HF Trainer wired to a method handle: the regulariser joins the loss in `compute_loss`, the method's step
 runs in a callback at `on_optimizer_step` with the optimizer-step counter, and the method's state travels with
-every checkpoint. Checkpoints hold what training changes: with a frozen backbone only the trainable tensors."""
+every checkpoint, which is written atomically (runners/checkpoints.py). Checkpoints hold what training changes: with a frozen backbone only the trainable tensors."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import safetensors.torch
@@ -11,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from . import checkpoints
 from .batching import apply_global_batch
 from .distributed import world_size
 from .errors import ConfigError
@@ -38,6 +40,47 @@ class MethodTrainer(Trainer):
         if model.training:
             loss = loss + self.handle.regularizer()
         return (loss, outputs) if return_outputs else loss
+
+    # --- checkpoints: complete or absent (staged, closed with a manifest, renamed) ---------------------------
+    def _save_checkpoint(self, model, trial) -> None:
+        """The Trainer's checkpoint (weights, optimizer, scheduler, RNG, trainer state) plus the method's state,
+        written into `.staging/checkpoint-N`, closed with a manifest and renamed to `checkpoint-N` (see
+        runners/checkpoints.py). Old checkpoints are rotated only once the new one is in place."""
+        run_dir = Path(self._get_output_dir(trial=trial))
+        final = run_dir / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        staging = checkpoints.staging_folder(final)
+        if self.args.should_save:
+            shutil.rmtree(staging, ignore_errors=True)  # what a save cut short left behind
+        self._barrier()
+        limit, self.args.save_total_limit = self.args.save_total_limit, None  # rotation waits for the rename
+        self._staging_root = staging.parent
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self.args.save_total_limit = limit
+            self._staging_root = None
+        self._barrier()  # every rank has written its RNG state
+        if self.args.should_save:
+            torch.save(self.handle.state_dict(), staging / METHOD_STATE)
+            checkpoints.write_manifest(staging, self.state.global_step)
+            checkpoints.publish(staging, final)
+            if limit:
+                from transformers.trainer_utils import rotate_checkpoints
+
+                rotate_checkpoints(output_dir=str(run_dir), save_total_limit=limit,
+                                   best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
+        self._barrier()
+
+    _staging_root = None
+
+    def _get_output_dir(self, trial) -> str:
+        if self._staging_root is not None:  # inside _save_checkpoint: run_dir / checkpoint-N lands in staging
+            return str(self._staging_root)
+        return super()._get_output_dir(trial)
+
+    def _barrier(self) -> None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()
 
     # --- checkpoints: the trainable tensors only, when the backbone is frozen -------------------------------
     def _trainable(self, model=None) -> dict[str, torch.nn.Parameter]:
@@ -130,11 +173,6 @@ class MethodCallback(TrainerCallback):
             self.handle.skipped_step(state.global_step)
         else:
             self.handle.step(state.global_step)
-
-    def on_save(self, args, state, control, **kwargs):
-        if args.should_save:
-            folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
-            torch.save(self.handle.state_dict(), folder / METHOD_STATE)
 
 
 def load_method_state(handle, checkpoint: str | Path) -> None:

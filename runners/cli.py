@@ -109,6 +109,7 @@ def main() -> None:
     def _main(cfg: DictConfig) -> None:
         from .distributed import export_submitit_environment
         from .errors import EXIT_USER_ERROR, USER_ERRORS
+        from .preemption import EXIT_REQUEUE, Preempted
         from .run import run
 
         logging.getLogger("runners").setLevel(logging.INFO)
@@ -119,5 +120,8 @@ def main() -> None:
             fail(str(err))
             if HydraConfig.get().mode != RunMode.MULTIRUN:
                 sys.exit(EXIT_USER_ERROR)
+        except Preempted as stop:  # the whole process is being stopped: a sweep stops too, and is requeued
+            print(f"preempted: {stop}", file=sys.stderr, flush=True)
+            sys.exit(EXIT_REQUEUE)
 
     _main()

@@ -21,6 +21,7 @@ from .evaluation import baseline, evaluate
 from .methods import budget_record, build_spec, normalise_budget, spec_name
 from .models import build_model, build_tokenizer
 from .plan import finished_record, run_key
+from .preemption import PreemptionGuard
 from .records import SCHEMA_VERSION, check_writable, write_json_atomic
 from .summary import summary
 from .training import (MethodCallback, arguments_class, load_method_state, task_arguments, total_optimizer_steps,
@@ -72,7 +73,11 @@ def _run(cfg: DictConfig, session: tracking.Session) -> dict:
         checkpoint = str(checkpoint)
         log.info("resuming %s from %s", key.cell, checkpoint)
         load_method_state(handle, checkpoint)
-    trainer.train(resume_from_checkpoint=checkpoint)
+    guard = PreemptionGuard()
+    trainer.add_callback(guard)
+    with guard:
+        trainer.train(resume_from_checkpoint=checkpoint)
+    guard.requeue()  # stopped on SIGTERM / SIGUSR1 / submitit's signal: its checkpoint is saved; exit for requeue
     metrics = evaluate(trainer, task, eval_sets, cfg.task)
     reference = baseline(task, raw, cfg.task)
 

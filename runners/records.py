@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import ConfigError
+
 SCHEMA_VERSION = 1
 REQUIRED = ("task", "model", "method", "seed", "status", "budget", "params", "metrics", "rank_pattern", "steps",
             "wall_time_s", "config", "versions", "git")
@@ -51,8 +53,12 @@ def read_record(path: Path) -> dict | None:
 
 
 def check_writable(folder: Path) -> None:
-    """Fail before training if results cannot be written (the probe leaves nothing behind)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
-    os.close(fd)
-    os.unlink(probe)
+    """Fail before training, with one line, if results cannot be written (the probe leaves nothing behind)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(f"cannot write results to {folder} ({err.strerror or type(err).__name__}); "
+                          f"pass results_dir=DIR with a folder you can write") from None

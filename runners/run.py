@@ -14,6 +14,7 @@ from tasks import get_task
 
 from . import tracking
 from .checkpoints import last_good_checkpoint
+from .claims import Claim, claim_path, try_claim
 from .data import prepare, subsample
 from .distributed import is_main_process
 from .environment import git_info, machine, versions
@@ -30,14 +31,15 @@ from .training import (MethodCallback, arguments_class, load_method_state, task_
 log = logging.getLogger("runners")
 
 
-def run(cfg: DictConfig) -> dict:
+def run(cfg: DictConfig) -> dict | None:
+    """The run's record; None if another process holds the cell's claim (runs it now)."""
     with tracking.session() as session:  # the tracker's run is closed however this run ends
         record = _run(cfg, session)
         session.ok = True
         return record
 
 
-def _run(cfg: DictConfig, session: tracking.Session) -> dict:
+def _run(cfg: DictConfig, session: tracking.Session) -> dict | None:
     started = time.time()
     task = get_task(cfg.task.name)
     cfg = normalise_budget(cfg)  # full / bitfit: a budget does not apply; before the key and hash
@@ -48,6 +50,22 @@ def _run(cfg: DictConfig, session: tracking.Session) -> dict:
         log.info("%s is finished (%s); skipping it (force=true runs it again)", key.cell, record_path)
         return done
     check_writable(record_path.parent)
+    if not is_main_process():  # rank 0 claims for a DDP run
+        return _train(cfg, session, task, key, record_path, started)
+    claim = try_claim(record_path)
+    if not isinstance(claim, Claim):
+        log.info("%s is being run by %s (pid %s, claim %s); skipping it here", key.cell, claim.get("host"),
+                 claim.get("pid"), claim_path(record_path))
+        return None
+    with claim:
+        done = finished_record(cfg, key)  # finished by the claim's previous holder while we waited
+        if done is not None:
+            log.info("%s is finished (%s); skipping it (force=true runs it again)", key.cell, record_path)
+            return done
+        return _train(cfg, session, task, key, record_path, started)
+
+
+def _train(cfg: DictConfig, session: tracking.Session, task, key, record_path, started: float) -> dict:
     output_dir = key.output_dir(cfg.outputs_dir)
 
     set_seed(int(cfg.seed))

@@ -125,3 +125,26 @@ def test_a_preempted_run_checkpoints_exits_for_requeue_and_resumes(tmp_path, ref
     done = rerun(tmp_path)
     assert f"checkpoint-{step}" in done.stdout + done.stderr  # the requeued run resumes from it
     assert_same_end(tmp_path, reference)
+
+
+def test_two_sweeps_into_one_results_folder_run_each_cell_once(tmp_path):
+    """Two real sweeps of the same two cells at once: each cell trained by one of them, one valid record each."""
+    args = ["-m", *ARGS[:6], "trainer.max_steps=12", *ARGS[7:], "seed=1,2"]
+
+    def start(name: str) -> subprocess.Popen:
+        cmd = [sys.executable, str(REPO / "tests" / "slow_steps.py"), "0.5", *args, f"results_dir={tmp_path}/runs",
+               f"outputs_dir={tmp_path}/out", f"hydra.sweep.dir={tmp_path}/sweep-{name}"]
+        return subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    procs = [start("a"), start("b")]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(logs)[-4000:]
+    trained = sum(log.count(" record: ") for log in logs)  # the summary printed after each record is written
+    assert trained == 2, "\n".join(logs)[-4000:]
+    assert "being run by" in "\n".join(logs)
+    records = sorted((tmp_path / "runs").rglob("*.json"))
+    assert [p.name for p in records] == ["seed1.json", "seed2.json"]
+    for path in records:
+        record = json.loads(path.read_text())
+        assert record["status"] == "ok" and record["steps"] == 12 and record["metrics"]
+    assert not [p for p in (tmp_path / "runs").rglob("*") if p.is_file() and p.suffix != ".json"]

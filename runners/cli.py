@@ -108,7 +108,7 @@ def main() -> None:
     @hydra.main(config_path=str(CONF), config_name="config", version_base="1.3")
     def _main(cfg: DictConfig) -> None:
         from .distributed import export_submitit_environment
-        from .errors import EXIT_USER_ERROR, USER_ERRORS
+        from .errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, USER_ERRORS, RunFailed
         from .preemption import EXIT_REQUEUE, Preempted
         from .run import run
 
@@ -120,6 +120,10 @@ def main() -> None:
             fail(str(err))
             if HydraConfig.get().mode != RunMode.MULTIRUN:
                 sys.exit(EXIT_USER_ERROR)
+        except RunFailed as err:  # its record says failed and why; the rest of a sweep carries on
+            fail(f"run failed: {err}")
+            if HydraConfig.get().mode != RunMode.MULTIRUN:
+                sys.exit(EXIT_RUN_FAILED)
         except Preempted as stop:  # the whole process is being stopped: a sweep stops too, and is requeued
             print(f"preempted: {stop}", file=sys.stderr, flush=True)
             sys.exit(EXIT_REQUEUE)

@@ -11,3 +11,10 @@ class ConfigError(ValueError):
 
 USER_ERRORS = (ConfigError, AdaLoRAError, DataError)
 EXIT_USER_ERROR = 2
+
+
+class RunFailed(RuntimeError):
+    """The run started but could not finish (it diverged); its record says `failed` and why."""
+
+
+EXIT_RUN_FAILED = 1

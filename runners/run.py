@@ -16,6 +16,8 @@ from . import tracking
 from .checkpoints import last_good_checkpoint
 from .claims import Claim, claim_path, try_claim
 from .data import prepare, subsample
+from .divergence import Diverged
+from .errors import RunFailed
 from .distributed import is_main_process
 from .environment import git_info, machine, versions
 from .evaluation import baseline, evaluate
@@ -93,19 +95,41 @@ def _train(cfg: DictConfig, session: tracking.Session, task, key, record_path, s
         load_method_state(handle, checkpoint)
     guard = PreemptionGuard()
     trainer.add_callback(guard)
-    with guard:
-        trainer.train(resume_from_checkpoint=checkpoint)
+    try:
+        with guard:
+            trainer.train(resume_from_checkpoint=checkpoint)
+    except Diverged as stop:  # a failed record, and the sweep carries on
+        record = _record(cfg, task, key, spec, resolution, handle, trainer, started, output_dir, status="failed",
+                         train_set=train_set, eval_sets=eval_sets)
+        record["failure"] = {"kind": "diverged", "reason": str(stop), "step": stop.step, "loss": str(stop.value)}
+        if trainer.is_world_process_zero():
+            write_json_atomic(record_path, record)
+        raise RunFailed(f"{key.cell} seed {key.seed}: {stop}; recorded as failed in {record_path}") from None
     guard.requeue()  # stopped on SIGTERM / SIGUSR1 / submitit's signal: its checkpoint is saved; exit for requeue
     metrics = evaluate(trainer, task, eval_sets, cfg.task)
     reference = baseline(task, raw, cfg.task)
 
-    record = {
+    record = _record(cfg, task, key, spec, resolution, handle, trainer, started, output_dir, status="ok",
+                     metrics=metrics, reference=reference, train_set=train_set, eval_sets=eval_sets)
+    if trainer.is_world_process_zero():
+        write_json_atomic(record_path, record)
+        print(summary(record, record_path, {k: v for k, v in (reference or {}).items() if k != "kind"},
+                      handle.layout()))
+    session.tracker.log_result(record)
+    return record
+
+
+def _record(cfg, task, key, spec, resolution, handle, trainer, started, output_dir, *, status, metrics=None,
+            reference=None, train_set=None, eval_sets=None) -> dict:
+    """The result record (README, "Reading a result record"); a failed run has no metrics."""
+    args = trainer.args
+    return {
         "schema": SCHEMA_VERSION,
         "task": task.name, "model": cfg.model.name, "method": cfg.method.name, "seed": int(cfg.seed),
-        "status": "ok",
+        "status": status,
         "budget": budget_record(spec, spec_name(cfg.method), resolution),
         "params": handle.parameter_report(),
-        "metrics": metrics,
+        "metrics": metrics or {},
         "main_metric": task.main_metric,
         "paper_metrics": list(task.paper_metrics),
         "baseline": reference,
@@ -116,21 +140,15 @@ def _train(cfg: DictConfig, session: tracking.Session, task, key, record_path, s
         "batch": {"per_device": args.per_device_train_batch_size, "accumulation": args.gradient_accumulation_steps,
                   "processes": args.world_size,
                   "global": args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size},
-        "train_examples": len(train_set),
-        "eval_examples": {split: len(ds) for split, ds in eval_sets.items()},
+        "train_examples": len(train_set) if train_set is not None else None,
+        "eval_examples": {split: len(ds) for split, ds in eval_sets.items()} if eval_sets is not None else None,
         "wall_time_s": round(time.time() - started, 2),
         "run_key": key.cell + f"/seed{key.seed}",
         "config_hash": key.config_hash,
         "config": OmegaConf.to_container(cfg, resolve=True),
         "versions": versions(),
         "git": git_info(),
-        "machine": machine(trainer.args.world_size),
+        "machine": machine(args.world_size),
         "output_dir": str(output_dir),
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    if trainer.is_world_process_zero():
-        write_json_atomic(record_path, record)
-        print(summary(record, record_path, {k: v for k, v in (reference or {}).items() if k != "kind"},
-                      handle.layout()))
-    session.tracker.log_result(record)
-    return record

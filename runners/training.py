@@ -14,6 +14,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from . import checkpoints
 from .batching import apply_global_batch
+from .divergence import check_loss
 from .distributed import world_size
 from .errors import ConfigError
 
@@ -40,6 +41,13 @@ class MethodTrainer(Trainer):
         if model.training:
             loss = loss + self.handle.regularizer()
         return (loss, outputs) if return_outputs else loss
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """One micro-batch; a NaN / inf loss stops the run here (runners/divergence.py), before it reaches the
+        optimizer. The check reads the loss on the host, as the Trainer's logging_nan_inf_filter already does."""
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        check_loss(loss, self.state.global_step)
+        return loss
 
     # --- checkpoints: complete or absent (staged, closed with a manifest, renamed) ---------------------------
     def _save_checkpoint(self, model, trial) -> None:

@@ -35,6 +35,7 @@ class Report:
     messages: list[str] = field(default_factory=list)
     records: int = 0
     skipped: int = 0
+    skipped_by_status: dict[str, int] = field(default_factory=dict)  # e.g. {"failed": 2}: runs that diverged
 
 
 def make_tables(runs_dir: Path, paper_dir: Path, out_dir: Path, runs_label: str | None = None,
@@ -96,7 +97,11 @@ def make_tables(runs_dir: Path, paper_dir: Path, out_dir: Path, runs_label: str 
 
     files["README.md"] = index(found, outputs, messages, runs_label or str(runs_dir),
                                paper_label or str(paper_dir)).encode()
-    report = Report(messages=messages, records=len(found.records), skipped=len(found.skipped))
+    by_status: dict[str, int] = {}
+    for _, status in found.skipped:
+        by_status[status] = by_status.get(status, 0) + 1
+    report = Report(messages=messages, records=len(found.records), skipped=len(found.skipped),
+                    skipped_by_status=dict(sorted(by_status.items())))
     for name in sorted(files):
         path = out_dir / name
         if path.is_file() and path.read_bytes() == files[name]:

@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     except PaperDataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    skipped = f", skipped {report.skipped} whose status is not ok" if report.skipped else ""
+    statuses = ", ".join(f"{status}: {n}" for status, n in report.skipped_by_status.items())
+    skipped = f", skipped {report.skipped} whose status is not ok ({statuses})" if report.skipped else ""
     print(f"tables: {report.records} result records from {args.runs}{skipped}")
     for name in report.written:
         print(f"  wrote   {args.out}/{name}")

@@ -22,6 +22,8 @@ def resolve_steps(value: int | float, total_steps: int, name: str) -> int:
     the total steps (rounded up, as transformers does for `warmup_steps`)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise AdaLoRAError(f"{name}={value!r} is not a number: give a step count (e.g. 100) or a share below 1 (e.g. 0.1)")
+    if not math.isfinite(value):
+        raise AdaLoRAError(f"{name}={value} is not a finite number: give a step count (e.g. 100) or a share below 1 (e.g. 0.1)")
     if value < 0:
         raise AdaLoRAError(f"{name}={value} is negative: give a step count >= 0 or a share in [0, 1)")
     if isinstance(value, float):

@@ -53,12 +53,29 @@ def read_record(path: Path) -> dict | None:
 
 
 def check_writable(folder: Path) -> None:
-    """Fail before training, with one line, if results cannot be written (the probe leaves nothing behind)."""
+    """Fail before training, with one line, if results cannot be written into `folder`: probed in the folder or,
+    where it does not exist yet, in its nearest existing parent (the probe leaves nothing behind, no folder either)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "not a folder")
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=existing)
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
         raise ConfigError(f"cannot write results to {folder} ({err.strerror or type(err).__name__}); "
                           f"pass results_dir=DIR with a folder you can write") from None
+
+
+def prune_empty_folders(folder: Path, stop: Path) -> None:
+    """Remove `folder` and its parents up to (not including) `stop` while they are empty: a run that wrote nothing
+    leaves no empty record folders behind."""
+    folder, stop = Path(folder).resolve(), Path(stop).resolve()
+    while folder != stop and stop in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or gone
+            return
+        folder = folder.parent

@@ -5,6 +5,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 from transformers import set_seed
@@ -25,7 +26,7 @@ from .methods import budget_record, build_spec, normalise_budget, spec_name
 from .models import build_model, build_tokenizer
 from .plan import finished_record, run_key
 from .preemption import PreemptionGuard
-from .records import SCHEMA_VERSION, check_writable, write_json_atomic
+from .records import SCHEMA_VERSION, check_writable, prune_empty_folders, write_json_atomic
 from .summary import summary
 from .training import (MethodCallback, arguments_class, load_method_state, task_arguments, total_optimizer_steps,
                        trainer_class, training_arguments)
@@ -59,12 +60,15 @@ def _run(cfg: DictConfig, session: tracking.Session) -> dict | None:
         log.info("%s is being run by %s (pid %s, claim %s); skipping it here", key.cell, claim.get("host"),
                  claim.get("pid"), claim_path(record_path))
         return None
-    with claim:
-        done = finished_record(cfg, key)  # finished by the claim's previous holder while we waited
-        if done is not None:
-            log.info("%s is finished (%s); skipping it (force=true runs it again)", key.cell, record_path)
-            return done
-        return _train(cfg, session, task, key, record_path, started)
+    try:
+        with claim:
+            done = finished_record(cfg, key)  # finished by the claim's previous holder while we waited
+            if done is not None:
+                log.info("%s is finished (%s); skipping it (force=true runs it again)", key.cell, record_path)
+                return done
+            return _train(cfg, session, task, key, record_path, started)
+    finally:
+        prune_empty_folders(record_path.parent, Path(cfg.results_dir))  # a run stopped by an error leaves nothing
 
 
 def _train(cfg: DictConfig, session: tracking.Session, task, key, record_path, started: float) -> dict:

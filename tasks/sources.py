@@ -58,7 +58,31 @@ def load_hub_schema_file(path: Path, split: str) -> datasets.Dataset:
     try:
         return datasets.load_dataset(fmt, data_files={split: str(path)}, split=split)
     except Exception as err:
+        where = first_bad_json_line(path) if path.suffix == ".jsonl" else None
+        if where:
+            raise DataError(f"{path} {where}; every line must be one JSON object") from None
         raise DataError(f"cannot read {path} as {fmt}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
+
+
+def first_bad_json_line(path: Path) -> str | None:
+    """Where a JSONL file stops being JSON lines ('line 7 is not valid JSON (...)'), or None if every line is an
+    object. Only called after the fast reader failed, to say where."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError as err:
+                    return f"line {number} is not valid JSON ({str(err).splitlines()[0]})"
+                if not isinstance(row, dict):
+                    return f"line {number} is not a JSON object"
+    except UnicodeDecodeError as err:
+        return f"is not UTF-8 text ({err.reason} at byte {err.start})"
+    except OSError as err:
+        return f"cannot be read ({err.strerror})"
+    return None
 
 
 def require_columns(ds: datasets.Dataset, need: Sequence[str], path: Path, task: str) -> None:

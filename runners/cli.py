@@ -12,8 +12,9 @@ from pathlib import Path
 CONF = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("task", "method", "model", "trainer", "logger", "hparams")
 LAUNCHERS_BUILT_IN = ("basic", "submitit_local", "submitit_slurm")
-# conf/experiment/paper/<part>/ hold the pieces hparams=scripts|paper composes, not experiments to pick
-EXPERIMENT_PARTS = ("paper/settings", "paper/tasks", "paper/methods", "paper/cells", "paper/variants")
+# Pieces other configs compose, not experiments to pick: conf/experiment/paper/<part>/ (what hparams=scripts|paper
+# loads) and the CPU reproduction's chosen rates (written by runners.lr_search, loaded by cpu/seeds).
+EXPERIMENT_PARTS = ("paper/settings", "paper/tasks", "paper/methods", "paper/cells", "paper/variants", "cpu/chosen_lr")
 
 
 def options(group: str) -> list[str]:
@@ -24,7 +25,7 @@ def experiments() -> list[str]:
     """The experiments a user picks with +experiment=NAME (paper tables, the demo, CPU protocols)."""
     root = CONF / "experiment"
     names = (p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
-    return sorted(n for n in names if not n.startswith(tuple(f"{part}/" for part in EXPERIMENT_PARTS)))
+    return sorted(n for n in names if not any(n == part or n.startswith(f"{part}/") for part in EXPERIMENT_PARTS))
 
 
 def _choices(name: str) -> list[str]:

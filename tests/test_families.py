@@ -65,9 +65,11 @@ def test_merged_equals_unmerged_and_unmerge_restores(family, method):
     unmerged = outputs(model)
     assert (unmerged - outputs(build())).abs().max() > 1e-3      # the adapters change the outputs well above 1e-5
     assert adalora.merge(model) == len(handle.layers) and adalora.is_merged(model)
-    torch.testing.assert_close(outputs(model), unmerged, atol=1e-5, rtol=0)
+    # float32: W x + B (A x) and (W + B A) x round differently; through BART's 4 layers and LM head that reaches
+    # ~2e-5 on some logits (the adapters move them by > 1e-3, so a wrong merge still fails)
+    torch.testing.assert_close(outputs(model), unmerged, atol=5e-5, rtol=1e-5)
     adalora.unmerge(model)
     assert not adalora.is_merged(model)
     for name, layer in handle.layers.items():
         torch.testing.assert_close(layer.weight, weights[name], atol=1e-6, rtol=0)
-    torch.testing.assert_close(outputs(model), unmerged, atol=1e-5, rtol=0)
+    torch.testing.assert_close(outputs(model), unmerged, atol=5e-5, rtol=1e-5)

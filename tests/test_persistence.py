@@ -190,4 +190,5 @@ def test_peft_reloads_lora_family_exports(tmp_path, spec):
     adalora.export_peft(model, handle, tmp_path)
     config = json.loads((tmp_path / "adapter_config.json").read_text())
     assert config["modules_to_save"] == ["pooler", "classifier"] and config["task_type"] == "SEQ_CLS"
-    torch.testing.assert_close(outputs(peft_reload(base, tmp_path)), outputs(model), atol=1e-6, rtol=0)
+    # PEFT's layers add the same update in another order: equal up to float32 rounding (a few ulps)
+    torch.testing.assert_close(outputs(peft_reload(base, tmp_path)), outputs(model), atol=1e-6, rtol=1e-5)

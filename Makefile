@@ -53,9 +53,11 @@ cpu-grid: $(STAMP) ## step 1: the learning-rate grid (48 runs) -> results/lr-sea
 	$(CPU_RUN) +experiment=cpu/lr_grid trainer.learning_rate=1.6e-3,6.4e-3,2.56e-2; b=$$?; wait $$pid && test $$b = 0
 	$(PY) -m runners.lr_search
 
-cpu-seeds: cpu-grid ## step 2: every cell at its chosen rate, seeds 1-3 (72 runs) -> results/runs/minilm/
+cpu-seeds: cpu-grid ## step 2: every cell at its chosen rate, seeds 1-3, SST-2 also 4-5 (88 runs) -> results/runs/minilm/
 	$(CPU_RUN) +experiment=cpu/seeds task=rte & pid=$$!; \
 	$(CPU_RUN) +experiment=cpu/seeds task=cola,sst2; b=$$?; wait $$pid && test $$b = 0
+	$(CPU_RUN) +experiment=cpu/seeds task=sst2 seed=4 & pid=$$!; \
+	$(CPU_RUN) +experiment=cpu/seeds task=sst2 seed=5; b=$$?; wait $$pid && test $$b = 0
 
 clean: ## remove outputs of local runs (keeps .venv and results/)
 	rm -rf outputs multirun .pytest_cache

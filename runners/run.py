@@ -48,9 +48,8 @@ def _run(cfg: DictConfig, session: tracking.Session) -> dict | None:
     cfg = normalise_budget(cfg)  # full / bitfit: a budget does not apply; before the key and hash
     key = run_key(cfg)
     record_path = key.record_path(cfg.results_dir)
-    done = finished_record(cfg, key)
+    done = _finished(cfg, key, record_path)
     if done is not None:
-        log.info("%s is finished (%s); skipping it (force=true runs it again)", key.cell, record_path)
         return done
     check_writable(record_path.parent)
     if not is_main_process():  # rank 0 claims for a DDP run
@@ -62,13 +61,20 @@ def _run(cfg: DictConfig, session: tracking.Session) -> dict | None:
         return None
     try:
         with claim:
-            done = finished_record(cfg, key)  # finished by the claim's previous holder while we waited
+            done = _finished(cfg, key, record_path)  # finished by the claim's previous holder meanwhile
             if done is not None:
-                log.info("%s is finished (%s); skipping it (force=true runs it again)", key.cell, record_path)
                 return done
             return _train(cfg, session, task, key, record_path, started)
     finally:
         prune_empty_folders(record_path.parent, Path(cfg.results_dir))  # a run stopped by an error leaves nothing
+
+
+def _finished(cfg: DictConfig, key, record_path) -> dict | None:
+    """The run's finished record, if there is one (then it is skipped)."""
+    done = finished_record(cfg, key)
+    if done is not None:
+        log.info("%s is finished (%s); skipping it (force=true runs it again)", key.cell, record_path)
+    return done
 
 
 def _train(cfg: DictConfig, session: tracking.Session, task, key, record_path, started: float) -> dict:

@@ -21,7 +21,7 @@ def _shares(record: Record) -> tuple[float, float] | None:
     total = sum(pattern.values())
     if not total:
         return None
-    layers = sorted({layout[name][0] for name in pattern}, key=lambda x: (not x.isdigit(), int(x) if x.isdigit() else x))
+    layers = list(dict.fromkeys(layout[name][0] for name in pattern))  # the model's module order, as rank_grid
     upper = set(layers[len(layers) // 2:])
     ffn = sum(rank for name, rank in pattern.items() if layout[name][1] in FEED_FORWARD)
     top = sum(rank for name, rank in pattern.items() if layout[name][0] in upper)

@@ -108,9 +108,9 @@ def main() -> None:
 
     @hydra.main(config_path=str(CONF), config_name="config", version_base="1.3")
     def _main(cfg: DictConfig) -> None:
-        from .distributed import export_submitit_environment
+        from .reliability.distributed import export_submitit_environment
         from .errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, USER_ERRORS, RunFailed
-        from .preemption import EXIT_REQUEUE, Preempted
+        from .reliability.preemption import EXIT_REQUEUE, Preempted
         from .run import run
 
         logging.getLogger("runners").setLevel(logging.INFO)

@@ -14,18 +14,18 @@ import adalora
 from tasks import get_task
 
 from . import tracking
-from .checkpoints import last_good_checkpoint
-from .claims import Claim, claim_path, try_claim
+from .reliability.checkpoints import last_good_checkpoint
+from .reliability.claims import Claim, claim_path, try_claim
 from .data import prepare, subsample
-from .divergence import Diverged
+from .reliability.divergence import Diverged
 from .errors import RunFailed
-from .distributed import is_main_process
+from .reliability.distributed import is_main_process
 from .environment import git_info, machine, versions
 from .evaluation import baseline, evaluate
 from .methods import budget_record, build_spec, normalise_budget, spec_name
 from .models import build_model, build_tokenizer
 from .plan import finished_record, run_key
-from .preemption import PreemptionGuard
+from .reliability.preemption import PreemptionGuard
 from .records import SCHEMA_VERSION, check_writable, prune_empty_folders, write_json_atomic
 from .summary import summary
 from .training import (MethodCallback, arguments_class, load_method_state, task_arguments, total_optimizer_steps,

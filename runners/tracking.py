@@ -18,7 +18,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from transformers import TrainerCallback
 
-from .distributed import is_main_process
+from .reliability.distributed import is_main_process
 from .errors import ConfigError
 
 log = logging.getLogger("runners")

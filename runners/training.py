@@ -1,6 +1,6 @@
 """The HF Trainer wired to a method handle: the regulariser joins the loss in `compute_loss`, the method's step
 runs in a callback at `on_optimizer_step` with the optimizer-step counter, and the method's state travels with
-every checkpoint, which is written atomically (runners/checkpoints.py). Checkpoints hold what training changes: with a frozen backbone only the trainable tensors."""
+every checkpoint, which is written atomically (runners/reliability/checkpoints.py). Checkpoints hold what training changes: with a frozen backbone only the trainable tensors."""
 from __future__ import annotations
 
 import shutil
@@ -12,10 +12,10 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from . import checkpoints
+from .reliability import checkpoints
 from .batching import apply_global_batch
-from .divergence import check_loss
-from .distributed import world_size
+from .reliability.divergence import check_loss
+from .reliability.distributed import world_size
 from .errors import ConfigError
 
 METHOD_STATE = "method_state.pt"
@@ -43,7 +43,7 @@ class MethodTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
     def training_step(self, model, inputs, num_items_in_batch=None):
-        """One micro-batch; a NaN / inf loss stops the run here (runners/divergence.py), before it reaches the
+        """One micro-batch; a NaN / inf loss stops the run here (runners/reliability/divergence.py), before it reaches the
         optimizer. The check reads the loss on the host, as the Trainer's logging_nan_inf_filter already does."""
         loss = super().training_step(model, inputs, num_items_in_batch)
         check_loss(loss, self.state.global_step)
@@ -53,7 +53,7 @@ class MethodTrainer(Trainer):
     def _save_checkpoint(self, model, trial) -> None:
         """The Trainer's checkpoint (weights, optimizer, scheduler, RNG, trainer state) plus the method's state,
         written into `.staging/checkpoint-N`, closed with a manifest and renamed to `checkpoint-N` (see
-        runners/checkpoints.py). Old checkpoints are rotated only once the new one is in place."""
+        runners/reliability/checkpoints.py). Old checkpoints are rotated only once the new one is in place."""
         run_dir = Path(self._get_output_dir(trial=trial))
         final = run_dir / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
         staging = checkpoints.staging_folder(final)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import adalora
-from runners import checkpoints
-from runners.checkpoints import MANIFEST, last_good_checkpoint
+from runners.reliability import checkpoints
+from runners.reliability.checkpoints import MANIFEST, last_good_checkpoint
 from runners.training import METHOD_STATE, TRAINABLE_WEIGHTS, load_method_state, total_optimizer_steps
 from test_training_wiring import adapted_bert, examples, trainer_for
 

@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
-from runners import claims
-from runners.claims import Claim, claim_path, try_claim
+from runners.reliability import claims
+from runners.reliability.claims import Claim, claim_path, try_claim
 from runners.records import read_record, write_json_atomic
 
 

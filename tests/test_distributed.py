@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from runners.distributed import export_submitit_environment
+from runners.reliability.distributed import export_submitit_environment
 
 TINY = ["task=sst2", "method=adalora", "model=tiny-bert", "task.data_dir=data/glue/sst2", "task.max_train_samples=64",
         "task.max_eval_samples=32", "trainer.max_steps=6", "trainer.save_strategy=no", "trainer.disable_tqdm=true",

@@ -9,7 +9,7 @@ import torch
 from transformers import TrainerCallback
 
 import adalora
-from runners.divergence import Diverged
+from runners.reliability.divergence import Diverged
 from runners.tables.__main__ import main as tables_main
 from runners.training import total_optimizer_steps
 from tables_records import record, write

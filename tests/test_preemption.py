@@ -8,8 +8,8 @@ import torch
 from transformers import TrainerCallback
 
 import adalora
-from runners.checkpoints import last_good_checkpoint
-from runners.preemption import Preempted, PreemptionGuard
+from runners.reliability.checkpoints import last_good_checkpoint
+from runners.reliability.preemption import Preempted, PreemptionGuard
 from runners.training import load_method_state, total_optimizer_steps
 from test_training_wiring import adapted_bert, examples, trainer_for
 

@@ -13,7 +13,7 @@ import pytest
 import safetensors.torch
 import torch
 
-from runners.preemption import EXIT_REQUEUE
+from runners.reliability.preemption import EXIT_REQUEUE
 from runners.training import METHOD_STATE, TRAINABLE_WEIGHTS
 
 pytestmark = pytest.mark.slow

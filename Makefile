@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow demo tables bench paper plan cpu-repro cpu-grid cpu-seeds clean
+.PHONY: help install test test-slow demo tables bench paper plan cpu-repro cpu-grid cpu-seeds clean cluster-up cluster-down cluster-status
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,15 @@ cpu-grid: $(STAMP) ## step 1: the learning-rate grid (48 runs) -> results/lr-sea
 cpu-seeds: cpu-grid ## step 2: every cell at its chosen rate, seeds 1-3, SST-2 also 4-5 (88 runs) -> results/runs/minilm/
 	$(call CPU_TWICE,+experiment=cpu/seeds)
 	$(call CPU_TWICE,+experiment=cpu/seeds task=sst2 seed=4$(comma)5)
+
+cluster-up: ## a single-node SLURM test cluster on this machine (installs slurm + munge + mariadb; root; idempotent)
+	tests/cluster/slurm.sh up
+
+cluster-down: ## stop what cluster-up started
+	tests/cluster/slurm.sh down
+
+cluster-status: ## is the test cluster up?
+	tests/cluster/slurm.sh status
 
 clean: ## remove outputs of local runs (keeps .venv and results/)
 	rm -rf outputs multirun .pytest_cache

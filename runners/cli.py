@@ -107,7 +107,7 @@ def main() -> None:
     from omegaconf import DictConfig
 
     @hydra.main(config_path=str(CONF), config_name="config", version_base="1.3")
-    def _main(cfg: DictConfig) -> None:
+    def _main(cfg: DictConfig) -> dict | None:
         from .reliability.distributed import export_submitit_environment
         from .errors import EXIT_RUN_FAILED, EXIT_USER_ERROR, USER_ERRORS, RunFailed
         from .reliability.preemption import EXIT_REQUEUE, Preempted
@@ -121,10 +121,12 @@ def main() -> None:
             fail(str(err))
             if HydraConfig.get().mode != RunMode.MULTIRUN:
                 sys.exit(EXIT_USER_ERROR)
+            return {"error": str(err)}  # the sweep names it at its end (hydra_plugins/adalora_sweeper)
         except RunFailed as err:  # its record says failed and why; the rest of a sweep carries on
             fail(f"run failed: {err}")
             if HydraConfig.get().mode != RunMode.MULTIRUN:
                 sys.exit(EXIT_RUN_FAILED)
+            return {"error": f"run failed: {err}"}
         except Preempted as stop:  # the whole process is being stopped: a sweep stops too, and is requeued
             print(f"preempted: {stop}", file=sys.stderr, flush=True)
             sys.exit(EXIT_REQUEUE)

@@ -187,10 +187,12 @@ def test_slurm_launcher_config_requeues_and_hard_codes_no_cluster(monkeypatch):
         cfg = compose("config", overrides=["task=rte", "method=lora", "hydra/launcher=slurm",
                                            "hydra.launcher.timeout_min=60"], return_hydra_config=True)
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
-    assert launcher["_target_"].endswith("submitit_launcher.SlurmLauncher")
+    assert launcher["_target_"] == "hydra_plugins.adalora_launcher.slurm_launcher.SlurmLauncher"
     assert launcher["partition"] is None and launcher["account"] == "abc123"
     assert launcher["max_num_timeout"] >= 1 and launcher["signal_delay_s"] > 0
-    assert (launcher["gpus_per_node"], launcher["tasks_per_node"], launcher["timeout_min"]) == (1, 1, 60)
+    assert (launcher["tasks_per_node"], launcher["timeout_min"]) == (1, 60)
+    # fitted to the partition at launch (tests/test_slurm_launcher.py)
+    assert launcher["gpus_per_node"] is None and launcher["cpus_per_task"] is None and launcher["mem_gb"] is None
 
 
 FAKE_SBATCH = """#!/bin/sh
@@ -209,12 +211,15 @@ def test_slurm_sweep_submits_one_array_with_requeue(repo, tmp_path):
     sbatch.chmod(0o755)
     (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")  # submitit checks that srun exists
     (bin_dir / "srun").chmod(0o755)
+    (bin_dir / "sinfo").write_text("#!/bin/sh\necho 'cpu*|(null)|16|64000'\necho 'gpu|gpu:4|64|512000'\n")
+    (bin_dir / "sinfo").chmod(0o755)  # the launcher fits its settings to the partition
     done = run_cli(repo, tmp_path, "-m", "hydra/launcher=slurm", "method=lora,adalora", "budget=0.3%", "seed=1,2",
                    *TINY, "hydra.launcher.partition=gpu", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"},
                    timeout=300)
     script = (tmp_path / "submission.sh").read_text()
     assert "#SBATCH --array=0-3%4" in script  # 2 methods x 2 seeds: one array of 4
     for line in ("#SBATCH --gpus-per-node=1", "#SBATCH --partition=gpu", "#SBATCH --time=1440",
+                 "#SBATCH --cpus-per-task=8", "#SBATCH --mem=64GB",
                  "#SBATCH --signal=USR2@120", "#SBATCH --ntasks-per-node=1", "#SBATCH --requeue"):
         assert line in script, line
     assert "submitit.core._submit" in script and done.returncode != 0  # stopped by the fake sbatch

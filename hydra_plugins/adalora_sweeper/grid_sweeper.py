@@ -19,6 +19,7 @@ Without `grids` it sweeps exactly as the basic sweeper does.
 Hydra loads sweepers only from the `hydra_plugins` package, which is why this module lives here and not in runners/.
 """
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,18 @@ def expand(params: Optional[Dict[str, Any]], grids: Optional[Sequence[Dict[str, 
                 seen.add(key)
                 jobs.append(job)
     return jobs
+
+
+def report_failures(results: Sequence[JobReturn]) -> int:
+    """Name, at the end of the sweep's own output, each run that stopped on its error (a bad setting, a diverged
+    loss: runners/cli.py returns {"error": ...}) while the others carried on; under submitit its line is otherwise
+    only in that job's log. The number of such runs."""
+    failed = [r for r in results if isinstance(r.return_value, dict) and "error" in r.return_value]
+    for r in failed:
+        print(f"error: run {' '.join(r.overrides)}: {r.return_value['error']}", file=sys.stderr, flush=True)
+    if failed:
+        log.info(f"Sweep: {len(results) - len(failed)} of {len(results)} runs ended ok; {len(failed)} failed (above)")
+    return len(failed)
 
 
 class GridSweeper(BasicSweeper):
@@ -138,4 +151,5 @@ class GridSweeper(BasicSweeper):
                 _ = r.return_value  # a job that raised re-raises here, as with the basic sweeper
             initial_job_idx += len(batch)
             returns.append(results)
+        report_failures([r for results in returns for r in results])
         return returns

@@ -106,6 +106,8 @@ InactiveLimit=0
 KillWait=30
 MinJobAge=300
 JobRequeue=1
+# a requeued job appends to its log files, so one log tells the whole story of a preempted run
+JobFileAppend=1
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$PORT_DBD
@@ -114,7 +116,12 @@ JobCompType=jobcomp/none
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=cpu Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
-    mv "$ETC/slurm.conf.new" "$ETC/slurm.conf"
+    if cmp -s "$ETC/slurm.conf.new" "$ETC/slurm.conf"; then
+        rm "$ETC/slurm.conf.new"
+    else
+        mv "$ETC/slurm.conf.new" "$ETC/slurm.conf"
+        CONFIG_CHANGED=1
+    fi
     (
         umask 077
         cat >"$ETC/slurmdbd.conf" <<EOF
@@ -187,7 +194,11 @@ start_slurm() {
     if ! alive "$RUN/slurmctld.pid" slurmctld; then
         slurmctld >>"$LOG/slurmctld.log" 2>&1 || die "slurmctld did not start: see $LOG/slurmctld.log"
         wait_for 60 slurmctld scontrol ping
+        STARTED_CTLD=1
         say "slurmctld started"
+    fi
+    if [ -n "${CONFIG_CHANGED:-}" ] && [ -z "${STARTED_CTLD:-}" ]; then
+        scontrol reconfigure && say "slurm.conf changed: slurmctld and slurmd reconfigured"
     fi
     if ! alive "$RUN/slurmd.pid" slurmd; then
         slurmd >>"$LOG/slurmd.log" 2>&1 || die "slurmd did not start: see $LOG/slurmd.log"

@@ -100,6 +100,9 @@ def main() -> None:
         fail(problem)
         sys.exit(2)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # A Hub model with only pytorch_model.bin (microsoft/deberta-v3-base) would make transformers start a thread that
+    # asks the Hub's conversion Space to open a pull request on that model's repository: not a run's business.
+    os.environ.setdefault("DISABLE_SAFETENSORS_CONVERSION", "true")
 
     import hydra
     from hydra.core.hydra_config import HydraConfig

@@ -8,6 +8,8 @@ from pathlib import Path
 import transformers
 from omegaconf import DictConfig, OmegaConf
 
+from tasks.hub import hub_failure
+
 from .errors import ConfigError
 
 PACKAGE_PREFIX = "package:"
@@ -50,6 +52,24 @@ def resolve_path(name_or_path: str) -> str:
     return str(Path(module.get_model_path()))
 
 
+def local_copy(model_cfg: DictConfig) -> str:
+    """The way out without the Hub: a local copy of the model in model.name_or_path."""
+    name = model_cfg.get("name_or_path") or model_cfg.get("tokenizer")
+    return (f"set model.name_or_path=DIR to a local copy (`hf download {name} --local-dir DIR` where the Hub is "
+            f"reachable), or use model=minilm (packaged, offline)")
+
+
+def load_failure(what: str, source: str, model_cfg: DictConfig, err: BaseException) -> str:
+    """One line for a model or tokenizer that did not load: from a local folder, what is wrong there; from the Hub,
+    what is missing and the two ways out (tasks/hub.py)."""
+    if source.startswith(("/", "./", "../", "~")) and not Path(source).expanduser().exists():
+        return f"model.name_or_path={source} does not exist: give a folder holding the model (config.json, weights, tokenizer)"
+    if source.startswith(PACKAGE_PREFIX) or Path(source).expanduser().exists():
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"cannot load the {what} {source}: {first}"
+    return hub_failure(what, source, model_cfg.get("revision"), err, local_copy(model_cfg))
+
+
 def build_tokenizer(model_cfg: DictConfig):
     source = model_cfg.get("tokenizer") or model_cfg.get("name_or_path")
     if not source:
@@ -57,8 +77,7 @@ def build_tokenizer(model_cfg: DictConfig):
     try:
         return transformers.AutoTokenizer.from_pretrained(resolve_path(source), revision=model_cfg.get("revision"))
     except OSError as err:
-        raise ConfigError(f"cannot load the tokenizer of {source!r} ({str(err).splitlines()[0]}); without Hub "
-                          f"access use model=minilm or a local path in model.name_or_path") from err
+        raise ConfigError(load_failure("tokenizer of", source, model_cfg, err)) from err
 
 
 def build_model(model_cfg: DictConfig, task, tokenizer):
@@ -82,12 +101,17 @@ def build_model(model_cfg: DictConfig, task, tokenizer):
                     setattr(config, key, value)
         return _from(head, "from_config", model_cfg, task, config)
     path = resolve_path(model_cfg.name_or_path)
+    revision = model_cfg.get("revision")
     try:
-        return _from(head, "from_pretrained", model_cfg, task, path, revision=model_cfg.get("revision"),
-                     **labels, **overrides)
+        # The config first, then every label setting and override set on it: from_pretrained(**kwargs) would hand a
+        # key the stored config lacks (DeBERTa-v3's cls_dropout, which the paper's scripts set) to the model's
+        # __init__, which rejects it.
+        config = transformers.AutoConfig.from_pretrained(path, revision=revision)
+        for key, value in {**labels, **overrides}.items():
+            setattr(config, key, value)
+        return _from(head, "from_pretrained", model_cfg, task, path, revision=revision, config=config)
     except OSError as err:
-        raise ConfigError(f"cannot load model {model_cfg.name_or_path!r} ({str(err).splitlines()[0]}); without Hub "
-                          f"access use model=minilm or a local path in model.name_or_path") from err
+        raise ConfigError(load_failure("model", model_cfg.name_or_path, model_cfg, err)) from err
 
 
 def _from(head, how: str, model_cfg: DictConfig, task, *args, **kwargs):

@@ -15,18 +15,20 @@ from pathlib import Path
 import datasets
 
 from .errors import DataError
+from .hub import hub_failure
 
 HUB_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 
 csv.field_size_limit(sys.maxsize)
 
 
-def load_from_hub(hub_id: str, config: str | None, revision: str | None) -> datasets.DatasetDict:
+def load_from_hub(hub_id: str, config: str | None, revision: str | None,
+                  local: str = "pass task.data_dir=DIR with the task's files") -> datasets.DatasetDict:
     try:
         return datasets.load_dataset(hub_id, config, revision=revision)
-    except Exception as err:  # offline, unknown id, no network: say what to do instead
-        raise DataError(f"could not load {hub_id}{'/' + config if config else ''} from the Hugging Face Hub "
-                        f"({type(err).__name__}); without Hub access pass task.data_dir=DIR with the task's files") from err
+    except Exception as err:  # offline, unknown id, no network: say what is missing and what to do instead
+        name = f"{hub_id} (config {config})" if config else hub_id
+        raise DataError(hub_failure("dataset", name, revision, err, local)) from err
 
 
 def read_tsv(path: Path, header: bool) -> tuple[list[str] | None, list[list[str]]]:
@@ -136,7 +138,8 @@ def load_splits(cfg, *, task: str, splits: Sequence[str], hub: tuple[str, str | 
     data_dir, data_files = cfg.get("data_dir"), cfg.get("data_files") or {}
     if data_dir is None and not any(data_files.get(s) for s in data_files):
         hub_id, hub_config, revision = hub
-        raw = load_from_hub(cfg.get("hub_id") or hub_id, cfg.get("hub_config", hub_config), cfg.get("revision", revision))
+        raw = load_from_hub(cfg.get("hub_id") or hub_id, cfg.get("hub_config", hub_config), cfg.get("revision", revision),
+                            local=f"pass task.data_dir=DIR with {what}")
         absent = [s for s in splits if s not in raw]
         if absent:
             raise DataError(f"{cfg.get('hub_id') or hub_id} has no split {absent[0]!r} (it has {', '.join(raw)})")

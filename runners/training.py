@@ -49,6 +49,15 @@ class MethodTrainer(Trainer):
         check_loss(loss, self.state.global_step)
         return loss
 
+    # Private override: the Trainer checks max_steps only after a step. A run resumed from a checkpoint at its last
+    # step (killed after that save: during evaluation or the record write) would train one step past the end
+    # whenever the run ends mid-epoch; it must end as the uninterrupted run did, with nothing left to train.
+    def _run_epoch(self, *args, **kwargs):
+        if self.state.max_steps > 0 and self.state.global_step >= self.state.max_steps:
+            self.control.should_training_stop = True
+            return None
+        return super()._run_epoch(*args, **kwargs)
+
     # --- checkpoints: complete or absent (staged, closed with a manifest, renamed) ---------------------------
     def _save_checkpoint(self, model, trial) -> None:
         """The Trainer's checkpoint (weights, optimizer, scheduler, RNG, trainer state) plus the method's state,

@@ -109,6 +109,14 @@ def _create(path: Path) -> Claim | None:
     return Claim(path, token)
 
 
+def _remove_cut_writes(record_path: Path) -> None:
+    """The temporary files of record writes cut short (`.seed1.json.<random>.tmp`, records.write_json_atomic): only
+    the claim's holder writes this record, so any such file now is a dead process's."""
+    for tmp in record_path.parent.glob(f".{record_path.name}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+        log.warning("removed %s, left by a record write that was cut short", tmp)
+
+
 def try_claim(record_path: Path) -> Claim | dict:
     """The claim on this record's cell, or the JSON of the live process that holds it."""
     path = claim_path(record_path)
@@ -116,6 +124,7 @@ def try_claim(record_path: Path) -> Claim | dict:
     for _ in range(3):
         got = _create(path)
         if got is not None:
+            _remove_cut_writes(record_path)
             return got
         info = holder(path)
         if info is None:  # released between our two calls: try again

@@ -23,6 +23,7 @@ from .errors import ConfigError
 
 log = logging.getLogger("runners")
 LOGGERS = ("none", "wandb")
+DEFAULT_PROJECT = "adalora-suite"
 
 
 class Tracker:
@@ -108,6 +109,20 @@ def wandb_run_id(key) -> str:
     return f"{digest}-{key.config_hash}"
 
 
+def wandb_settings(lcfg: DictConfig, output_dir: Path) -> dict:
+    """Where and how the W&B run logs, as W&B users expect: each `logger.*` key when it is set (conf/logger/wandb.yaml
+    leaves them null, so only the command line or an experiment sets them), else W&B's own environment variable
+    (WANDB_PROJECT, WANDB_ENTITY, WANDB_MODE, WANDB_DIR), else the suite's default (project adalora-suite, the run's
+    output folder, W&B's default entity and mode). WANDB_TAGS (comma-separated) add to the run's tags."""
+    env = os.environ
+    env_tags = [t.strip() for t in env.get("WANDB_TAGS", "").split(",") if t.strip()]
+    return {"project": lcfg.get("project") or env.get("WANDB_PROJECT") or DEFAULT_PROJECT,
+            "entity": lcfg.get("entity") or env.get("WANDB_ENTITY") or None,
+            "mode": lcfg.get("mode") or env.get("WANDB_MODE") or None,
+            "dir": str(lcfg.get("dir") or env.get("WANDB_DIR") or output_dir),
+            "tags": [*[str(t) for t in (lcfg.get("tags") or [])], *env_tags]}
+
+
 def start(cfg: DictConfig, key, output_dir: Path) -> Tracker:
     """The tracker `cfg.logger` asks for (on rank 0; other ranks get none)."""
     name = cfg.logger.get("name", "none")
@@ -115,22 +130,22 @@ def start(cfg: DictConfig, key, output_dir: Path) -> Tracker:
         raise ConfigError(f"unknown logger {name!r}: choose one of {', '.join(LOGGERS)}")
     if name == "none" or not is_main_process():
         return Tracker()
-    lcfg = cfg.logger
     budget_label = cfg.budget if cfg.budget is not None else key.budget_slug
     tags = [f"task:{key.task}", f"method:{key.method}", f"budget:{budget_label}", f"model:{key.model}",
-            f"hparams:{cfg.get('hparams', {}).get('name', 'none')}", *[str(t) for t in (lcfg.get("tags") or [])]]
-    folder = Path(lcfg.get("dir") or output_dir)
+            f"hparams:{cfg.get('hparams', {}).get('name', 'none')}"]
+    where = wandb_settings(cfg.logger, output_dir)
+    folder = Path(where["dir"])
     try:
         import wandb
 
         folder.mkdir(parents=True, exist_ok=True)
         config = OmegaConf.to_container(cfg, resolve=True)
         config.update(run_key=f"{key.cell}/seed{key.seed}", config_hash=key.config_hash)
-        run = wandb.init(project=os.environ.get("WANDB_PROJECT") or lcfg.get("project"), entity=lcfg.get("entity"),
-                         mode=lcfg.get("mode"), dir=str(folder), id=wandb_run_id(key), resume="allow",
+        run = wandb.init(project=where["project"], entity=where["entity"], mode=where["mode"], dir=str(folder),
+                         id=wandb_run_id(key), resume="allow",
                          name=f"{key.task}/{key.method}/{key.budget_slug}/seed{key.seed}", group=key.cell,
-                         job_type="train", tags=[t[:64] for t in tags], config=config, reinit="finish_previous",
-                         settings=wandb.Settings(console="off"))
+                         job_type="train", tags=[t[:64] for t in [*tags, *where["tags"]]], config=config,
+                         reinit="finish_previous", settings=wandb.Settings(console="off"))
     except Exception as err:  # noqa: BLE001 - W&B never fails a run
         log.warning("W&B: could not start a run (%s); the run carries on without W&B",
                     str(err).splitlines()[0] if str(err) else type(err).__name__)

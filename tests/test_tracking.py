@@ -143,3 +143,43 @@ def test_the_wandb_run_id_is_stable_per_run():
     other = RunKey(**{**key().__dict__, "seed": 2})
     assert tracking.wandb_run_id(other) != tracking.wandb_run_id(key())
     assert re.fullmatch(r"[0-9a-f]{10}-abcd1234", tracking.wandb_run_id(key()))
+
+
+def test_wandb_follows_its_environment_unless_a_logger_key_is_given(monkeypatch, tmp_path):
+    """WANDB_DIR, WANDB_PROJECT, WANDB_ENTITY, WANDB_MODE and WANDB_TAGS are honoured while the logger keys are left
+    null (conf/logger/wandb.yaml); a key given on the command line (logger.project=..., logger.dir=...) wins."""
+    from runners.keys import RunKey
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "env-dir"))
+    monkeypatch.setenv("WANDB_PROJECT", "env-project")
+    monkeypatch.setenv("WANDB_ENTITY", "env-entity")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_TAGS", "from-env, second")
+    tracker = tracking.start(cfg(project=None, mode=None), key(), tmp_path / "run")
+    assert isinstance(tracker, tracking.WandbTracker)
+    tracker.finish(ok=True)
+    files = list((tmp_path / "env-dir").glob("wandb/offline-run-*/run-*.wandb"))
+    assert len(files) == 1 and not (tmp_path / "run").exists(), list(tmp_path.rglob("*.wandb"))
+    run = run_record(finished_records(files[0]))
+    assert (run.project, run.entity) == ("env-project", "env-entity")
+    assert {"from-env", "second", "task:rte", "method:lora"} <= set(run.tags)
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")  # the command line's logger.mode=offline wins over it
+    given = cfg(project="cli-project", entity="cli-entity", mode="offline", dir=str(tmp_path / "cli-dir"),
+                tags=["cli-tag"])
+    tracker = tracking.start(given, RunKey(**{**key().__dict__, "seed": 2}), tmp_path / "run2")
+    tracker.finish(ok=True)
+    files = list((tmp_path / "cli-dir").glob("wandb/offline-run-*/run-*.wandb"))
+    assert len(files) == 1 and not (tmp_path / "run2").exists(), list(tmp_path.rglob("*.wandb"))
+    run = run_record(finished_records(files[0]))
+    assert (run.project, run.entity) == ("cli-project", "cli-entity")
+    assert {"cli-tag", "from-env", "second"} <= set(run.tags)
+
+
+def test_without_keys_or_variables_wandb_logs_to_the_suites_project_in_the_run_folder(monkeypatch, tmp_path):
+    for name in ("WANDB_DIR", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_TAGS"):
+        monkeypatch.delenv(name, raising=False)
+    where = tracking.wandb_settings(cfg(project=None, mode=None).logger, tmp_path / "run")
+    assert where["project"] == "adalora-suite" and where["dir"] == str(tmp_path / "run")
+    assert where["entity"] is None and where["tags"] == []

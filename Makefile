@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow demo tables bench paper plan cpu-repro cpu-grid cpu-seeds clean cluster-up cluster-down cluster-status
+.PHONY: help install test test-slow demo tables bench paper plan cpu-repro cpu-select cpu-sweeps cpu-plan clean cluster-up cluster-down cluster-status
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,8 +28,9 @@ test-slow: $(STAMP) ## the whole suite, including real-data training and multi-p
 demo: $(STAMP) ## offline quickstart: AdaLoRA on SST-2 with the packaged MiniLM (a few minutes on 2 CPU cores)
 	HF_HUB_OFFLINE=1 $(PY) run.py +experiment=demo
 
-tables: $(STAMP) ## rebuild results/tables/ (the paper's tables and figures, ours beside the paper's) from results/runs/
+tables: $(STAMP) ## rebuild results/tables/ (the paper's tables and figures, ours beside the paper's) and the claim table of results/README.md from results/runs/
 	$(PY) -m runners.tables
+	$(PY) -m runners.tables.findings
 
 BENCH_ARGS ?=
 bench: $(STAMP) ## step time and memory of LoRA, AdaLoRA (ours, PEFT's), full FT -> results/bench/latest.json, results/tables/bench.md [BENCH_ARGS="--quick"|"--repeats 30"]
@@ -43,30 +44,29 @@ paper: $(STAMP) ## a paper table or figure: make paper EXP=table1..table5|fig2 [
 plan: $(STAMP) ## what `make paper EXP=...` would run and what is already done; runs nothing
 	$(PY) run.py +experiment=paper/$(EXP) hydra.sweeper.dry_run=true $(ARGS)
 
-# The CPU reproduction (results/README.md): MiniLM on CoLA, SST-2, RTE, one thread per run. Each sweep runs twice
-# at once (one per core): every run claims its cell first, so each cell is trained once (README, "When a run dies").
-# Resumable: rerun the target after an interruption and finished runs are skipped.
+# The CPU reproduction (results/README.md, issue 14): MiniLM on SST-2 and CoLA, one sweep process with one thread.
+# Task by task: the selection grid (seed 0) and its choice, then the reported sweeps (seeds 1-5) at the chosen rates.
+# Resumable: rerun a target after an interruption and finished runs are skipped. A second copy of the same target
+# started beside it shares the work (each run claims its cell; README, "When a run dies").
 CPU_RUN := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 $(PY) run.py
-comma := ,
-CPU_TWICE = $(CPU_RUN) $(1) & pid=$$!; $(CPU_RUN) $(1); b=$$?; wait $$pid && test $$b = 0
-cpu-repro: cpu-seeds tables ## the CPU reproduction: LR grid on SST-2, 3 seeds of every cell, tables (~1.5 h on 2 cores)
+CPU_TASKS ?= sst2 cola
+TASK ?=
+cpu-repro: $(STAMP) ## the whole CPU reproduction (conf/experiment/cpu/protocol.yaml: ~11 CPU hours), then the tables
+	for t in $(CPU_TASKS); do $(MAKE) cpu-select TASK=$$t && $(MAKE) cpu-sweeps TASK=$$t || exit 1; done
+	$(MAKE) tables
 
-cpu-grid: $(STAMP) ## step 1: the learning-rate grid (48 runs) -> results/lr-search/, conf/experiment/cpu/chosen_lr.yaml
-	$(call CPU_TWICE,+experiment=cpu/lr_grid)
+cpu-select: $(STAMP) ## selection: the learning-rate grid at seed 0 -> results/lr-search/, conf/experiment/cpu/chosen_lr.yaml [TASK=sst2]
+	$(CPU_RUN) +experiment=cpu/lr_grid $(if $(TASK),task=$(TASK))
 	$(PY) -m runners.lr_search
 
-cpu-seeds: cpu-grid ## step 2: every cell at its chosen rate, seeds 1-3, SST-2 also 4-5 (88 runs) -> results/runs/minilm/
-	$(call CPU_TWICE,+experiment=cpu/seeds)
-	$(call CPU_TWICE,+experiment=cpu/seeds task=sst2 seed=4$(comma)5)
+cpu-sweeps: $(STAMP) ## the reported runs, seeds 1-5: Table 1, Fig. 2, Table 5, Table 4 at CPU scale -> results/runs/minilm/ [TASK=sst2]
+	$(CPU_RUN) +experiment=cpu/table1 $(if $(TASK),task=$(TASK))
+	$(CPU_RUN) +experiment=cpu/fig2 $(if $(TASK),task=$(TASK))
+	$(CPU_RUN) +experiment=cpu/table5 $(if $(TASK),task=$(TASK))
+	$(CPU_RUN) +experiment=cpu/table4 $(if $(TASK),task=$(TASK))
 
-cluster-up: ## a single-node SLURM test cluster on this machine (installs slurm + munge + mariadb; root; idempotent)
-	tests/cluster/slurm.sh up
-
-cluster-down: ## stop what cluster-up started
-	tests/cluster/slurm.sh down
-
-cluster-status: ## is the test cluster up?
-	tests/cluster/slurm.sh status
+cpu-plan: $(STAMP) ## what the CPU sweeps would run and what is already done; runs nothing [TASK=sst2]
+	for e in lr_grid table1 fig2 table5 table4; do $(PY) run.py +experiment=cpu/$$e $(if $(TASK),task=$(TASK)) hydra.sweeper.dry_run=true | grep -c '^run' | sed "s/^/cpu\/$$e: to run: /"; done
 
 clean: ## remove outputs of local runs (keeps .venv and results/)
 	rm -rf outputs multirun .pytest_cache

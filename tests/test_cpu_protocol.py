@@ -1,6 +1,7 @@
-"""The CPU reproduction's protocol: every task composes with its shipped data, the grid gives every method the same
-rates, and the learning-rate choice (runners/lr_search) picks the best dev score, skips failed runs, writes the
-seed sweep's grids and hands the chosen runs over to the seed sweep."""
+"""The CPU reproduction's protocol (issue 14): every task composes with its shipped data and length, the selection
+grid gives every method the same rule of rates at the selection seed (0, not a reported seed), the learning-rate
+choice (runners/lr_search) picks the best dev score per task and method, skips failed runs, waits for complete
+grids and flags edges, and its choice reaches every reported sweep through the protocol's rate table."""
 import json
 
 import pytest
@@ -14,58 +15,115 @@ from runners import lr_search
 from runners.cli import CONF
 
 PROTOCOL = CONF / "experiment" / "cpu"
+LENGTHS = {task: (cfg.max_steps, cfg.max_seq_length, cfg.data_dir)
+           for task, cfg in OmegaConf.load(PROTOCOL / "protocol.yaml").cpu_tasks.items()}
 
 
-def composed(*overrides):
+def composed(*overrides, experiment="cpu/protocol"):
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        return compose(config_name="config", overrides=["+experiment=cpu/protocol", *overrides])
+        return compose(config_name="config", overrides=[f"+experiment={experiment}", *overrides])
 
 
-@pytest.mark.parametrize("task, steps, length", [("cola", 320, 64), ("sst2", 160, 64), ("rte", 100, 128)])
-def test_each_task_trains_on_its_shipped_data(repo, task, steps, length):
-    cfg = composed(f"task={task}", "method=adalora")
+def jobs(name):
+    sweeper = OmegaConf.load(PROTOCOL / f"{name}.yaml").hydra.sweeper
+    return [dict(item.split("=", 1) for item in job) for job in expand(sweeper.params, sweeper.grids, [],
+                                                                        OverridesParser.create())]
+
+
+@pytest.mark.parametrize("task", sorted(LENGTHS))
+def test_each_task_trains_on_its_shipped_data(repo, task):
+    steps, length, data_dir = LENGTHS[task]
+    cfg = composed(f"task={task}", "method=adalora", "trainer.learning_rate=1e-3")
     assert cfg.model.name == "minilm" and cfg.task.name == task
-    assert cfg.task.data_dir == f"data/glue/{task}" and (repo / cfg.task.data_dir / "dev.tsv").is_file()
+    assert cfg.task.data_dir == data_dir and (repo / data_dir / "dev.tsv").is_file()
+    assert (repo / data_dir / "train.tsv").is_file()
     assert cfg.trainer.max_steps == steps and cfg.task.max_seq_length == length
-    assert cfg.budget == "83k" and cfg.results_dir == "results/runs"
+    assert cfg.results_dir == "results/runs"
 
 
-def test_the_grid_gives_every_method_the_same_rates():
-    sweeper = OmegaConf.load(PROTOCOL / "lr_grid.yaml").hydra.sweeper
-    jobs = expand(sweeper.params, sweeper.grids, [], OverridesParser.create())
-    rates: dict[tuple, set] = {}
-    for job in jobs:
-        kv = dict(item.split("=", 1) for item in job)
-        assert kv["task"] == "sst2"
-        rates.setdefault((kv["method"], kv.get("budget")), set()).add(float(kv["trainer.learning_rate"]))
-    assert len(rates) == 8 and len({frozenset(r) for r in rates.values()}) == 1
-    assert {("lora", "83k"), ("lora", "332k"), ("adalora", "83k"), ("adalora", "332k")} <= set(rates)
+def test_the_chosen_rate_reaches_the_run_through_the_protocol(tmp_path):
+    chosen = OmegaConf.load(PROTOCOL / "chosen_lr.yaml")
+    for task, table in (chosen.get("cpu_tasks") or {}).items():
+        for method, rate in table.lr.items():
+            cfg = composed(f"task={task}", f"method={method}")
+            assert cfg.trainer.learning_rate == rate
 
 
-def write_record(root, lr, method, slug, score, status="ok", budget="83k"):
-    path = root / f"lr{lr}" / "minilm" / "sst2" / method / slug / "seed1.json"
+def test_the_grid_gives_every_method_the_same_rule_of_rates_at_the_selection_seed():
+    grid = jobs("lr_grid")
+    cfg = OmegaConf.load(PROTOCOL / "lr_grid.yaml")
+    assert cfg.seed == 0 and cfg.budget == "83k"
+    rates: dict[tuple, list] = {}
+    for job in grid:
+        rates.setdefault((job["task"], job["method"]), []).append(float(job["trainer.learning_rate"]))
+    methods = {m for _, m in rates}
+    assert methods == {"full", "bitfit", "houlsby", "pfeiffer", "lora", "adalora", "prune-lora", "adalora-sensitivity",
+                       "adalora-magnitude", "lora-regu", "svd-lora", "adalora-gamma0"}
+    for rs in rates.values():           # three rates, x2 apart: c/4, c/2, c
+        rs = sorted(rs)
+        assert len(rs) == 3 and all(b / a == pytest.approx(2.0) for a, b in zip(rs, rs[1:]))
+    assert {t for t, _ in rates} == {"sst2", "cola"}
+
+
+def test_reported_sweeps_use_seeds_1_to_5_and_the_planned_cells():
+    for name in ("table1", "table4", "table5", "fig2"):
+        assert {int(j["seed"]) for j in jobs(name)} == {1, 2, 3, 4, 5}
+    cells = {(j["method"], j.get("budget")) for j in jobs("table1")}
+    assert {("lora", "166k"), ("lora", "498k"), ("adalora", "83k"), ("adalora", "332k"), ("full", None)} <= cells
+    assert {j["budget"] for j in jobs("fig2")} == {"41k", "83k", "166k", "332k", "664k"}
+    assert {j["budget"] for j in jobs("table4")} == {"41k", "83k", "332k"}
+
+
+def test_lora_at_adaloras_starting_rank_holds_what_adalora_starts_with():
+    try:
+        from adalora.sizes import init_rank_for
+    except ImportError:
+        from adalora.methods.sizes import init_rank_for
+    # AdaLoRA 83k = r̄ 2 from r 4; 332k = r̄ 8 from r 12; LoRA 166k = r 4 and 498k = r 12 on MiniLM (41,472 per rank)
+    assert (init_rank_for(2), init_rank_for(8)) == (4, 12)
+    assert round(166_000 / 41_472) == 4 and round(498_000 / 41_472) == 12
+
+
+def write_record(root, lr, method, score, task="sst2", status="ok", seed=0, baseline=50.92):
+    path = root / f"lr{lr}" / "minilm" / task / method / "83k" / f"seed{seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"method": method, "status": status, "main_metric": "accuracy",
-              "metrics": {"accuracy": score} if status == "ok" else {},
-              "config": {"budget": budget, "method": {"name": method}, "trainer": {"learning_rate": lr}}}
+    record = {"task": task, "method": method, "status": status, "main_metric": "accuracy",
+              "metrics": {"accuracy": score} if status == "ok" else {}, "baseline": {"accuracy": baseline},
+              "config": {"budget": "83k", "method": {"name": method}, "trainer": {"learning_rate": lr}}}
     path.write_text(json.dumps(record))
     return path
 
 
 def test_the_best_rate_is_chosen_failed_runs_never_and_ties_go_low(tmp_path):
     for lr, score in ((1e-4, 60.0), (4e-4, 81.0), (1.6e-3, 81.0)):
-        write_record(tmp_path, lr, "lora", "83k", score)
-    write_record(tmp_path, 1e-4, "bitfit", "bias", 70.0)
-    write_record(tmp_path, 6.4e-3, "bitfit", "bias", None, status="failed")
-    chosen = lr_search.choose(lr_search.read_trials(tmp_path, "minilm", "sst2", 1))
-    assert chosen[("lora", "83k")].lr == 4e-4 and chosen[("bitfit", None)].lr == 1e-4
+        write_record(tmp_path, lr, "lora", score)
+    write_record(tmp_path, 1e-4, "bitfit", 70.0)
+    write_record(tmp_path, 6.4e-3, "bitfit", None, status="failed")
+    write_record(tmp_path, 1e-4, "lora", 99.0, seed=1)          # a reported seed: never read by the selection
+    chosen, missing = lr_search.choose(lr_search.read_trials(tmp_path, "minilm", 0))
+    assert chosen[("sst2", "lora")].trial.lr == 4e-4 and chosen[("sst2", "bitfit")].trial.lr == 1e-4
+    assert not missing and not chosen[("sst2", "lora")].at_edge and chosen[("sst2", "bitfit")].at_edge
+
+
+def test_an_incomplete_grid_chooses_nothing_and_says_what_is_missing(tmp_path):
+    write_record(tmp_path, 4e-4, "lora", 80.0)
+    plan = {("sst2", "lora"): {4e-4, 8e-4}, ("cola", "full"): {1e-4}}
+    chosen, missing = lr_search.choose(lr_search.read_trials(tmp_path, "minilm", 0), plan)
+    assert chosen == {} and missing == {("sst2", "lora"): [8e-4], ("cola", "full"): [1e-4]}
+
+
+def test_a_choice_no_better_than_the_majority_class_is_flagged(tmp_path):
+    for lr in (4e-4, 8e-4):
+        write_record(tmp_path, lr, "lora", 50.92)
+    chosen, _ = lr_search.choose(lr_search.read_trials(tmp_path, "minilm", 0))
+    assert "no better than the majority class" in chosen[("sst2", "lora")].flags()
 
 
 def test_a_cell_whose_every_run_failed_is_an_error(tmp_path, capsys):
-    write_record(tmp_path, 1e-4, "full", "all", None, status="failed")
-    assert lr_search.main(["--results", str(tmp_path), "--out", str(tmp_path / "c.yaml")]) == 2
-    assert "every grid run of full" in capsys.readouterr().err and not (tmp_path / "c.yaml").exists()
+    write_record(tmp_path, 1e-4, "full", None, status="failed")
+    assert lr_search.main(["--results", str(tmp_path), "--out", str(tmp_path / "c.yaml"), "--grid", ""]) == 2
+    assert "every grid run of full on sst2" in capsys.readouterr().err and not (tmp_path / "c.yaml").exists()
 
 
 def test_no_grid_records_is_one_line(tmp_path, capsys):
@@ -74,22 +132,13 @@ def test_no_grid_records_is_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "cpu/lr_grid" in err
 
 
-def test_the_choice_becomes_the_seed_sweeps_grids_and_its_runs(tmp_path):
+def test_the_choice_becomes_the_protocols_rate_table(tmp_path):
     grid = tmp_path / "lr-search"
-    best = write_record(grid, 1.6e-3, "adalora", "332k", 85.0, budget="332k")
-    write_record(grid, 1e-4, "adalora", "332k", 50.0, budget="332k")
-    write_record(grid, 4e-4, "houlsby", "83k", 80.0)
-    out, runs = tmp_path / "chosen_lr.yaml", tmp_path / "runs"
-    assert lr_search.main(["--results", str(grid), "--out", str(out), "--runs", str(runs)]) == 0
-    grids = OmegaConf.load(out).hydra.sweeper.grids
-    assert [dict(g) for g in grids] == [{"method": "adalora", "budget": "332k", "trainer.learning_rate": 0.0016},
-                                        {"method": "houlsby", "trainer.learning_rate": 0.0004}]
-    seeds = OmegaConf.load(PROTOCOL / "seeds.yaml").hydra.sweeper
-    jobs = expand(seeds.params, grids, [], OverridesParser.create())
-    assert len(jobs) == 2 * 3 * 3
-    copied = runs / "minilm/sst2/adalora/332k/seed1.json"
-    assert copied.read_bytes() == best.read_bytes()
-    assert "**85.00**" in (grid / "README.md").read_text()
-    copied.write_text("{}")  # a record already there is never replaced
-    lr_search.main(["--results", str(grid), "--out", str(out), "--runs", str(runs)])
-    assert copied.read_text() == "{}"
+    write_record(grid, 1.6e-3, "adalora", 85.0)
+    write_record(grid, 3.2e-3, "adalora", 50.0)
+    write_record(grid, 4e-4, "houlsby", 80.0, task="cola")
+    out = tmp_path / "chosen_lr.yaml"
+    assert lr_search.main(["--results", str(grid), "--out", str(out), "--grid", ""]) == 0
+    table = OmegaConf.to_container(OmegaConf.load(out).cpu_tasks)
+    assert table == {"cola": {"lr": {"houlsby": 0.0004}}, "sst2": {"lr": {"adalora": 0.0016}}}
+    assert "**0.0016: 85.00**" in (grid / "README.md").read_text()

@@ -84,23 +84,25 @@ Each cell: mean ± std (n seeds) of our records (sample std; one seed shows no s
 
 ## Significance
 
-Paired t-test (two-sided, scipy.stats.ttest_rel) over the seeds both methods ran, for AdaLoRA against every other method at the same task and budget, where each has at least 3 seeds and they share at least 3. Mean difference: over those seeds; t and p are — where every seed gives the same difference (the test is undefined).
+AdaLoRA against every other method at the same task and budget, paired by seed over the seeds both ran, where each has at least 3 seeds and they share at least 3. Mean difference: over those seeds; 95% CI: percentile bootstrap of it over the seeds (exact enumeration); t and p: paired t-test (two-sided, scipy.stats.ttest_rel), — where every seed gives the same difference; p Wilcoxon: signed-rank test (two-sided; with 5 seeds it cannot go below 0.0625); p Holm: the t-test's p Holm-adjusted over this table's comparisons (its family), the only p on which a difference is called significant (< 0.05); Detectable: the true difference the paired t-test finds with 80% power at α = 0.05, given the SD of the differences and the number of seeds.
 
-| Column | Budget | Comparison | Seeds | Mean difference | t | p |
-|---|---|---|---|---|---|---|
-| SST-2 | 0.16% | AdaLoRA − Prune LoRA | 1, 2, 3 | +1.00 | 3.46 | 0.0742 |
+| Column | Budget | Comparison | Seeds | Mean difference | 95% CI | t | p | p Wilcoxon | p Holm | Detectable |
+|---|---|---|---|---|---|---|---|---|---|---|
+| SST-2 | 0.16% | AdaLoRA − Prune LoRA | 1, 2, 3 | +1.00 | [+0.50, +1.50] | 3.46 | 0.0742 | 0.25 | 0.0742 | 1.63 |
 
 ## Notes
 
-- spec §14.7: Table 5 gives 95.64 for AdaLoRA SST-2 at 0.08% (paper: AdaLoRA 0.08%, SST-2)
-- spec §14.7: Table 4 RTE 0.08%/0.16% (87.36/87.73) do not line up with Table 1's AdaLoRA 0.32M RTE (87.36), which has the 0.16% sizes (paper: AdaLoRA 0.08%, RTE; AdaLoRA 0.16%, RTE)
+- ALGORITHM.md §14.7: Table 5 gives 95.64 for AdaLoRA SST-2 at 0.08% (paper: AdaLoRA 0.08%, SST-2)
+- ALGORITHM.md §14.7: Table 4 RTE 0.08%/0.16% (87.36/87.73) do not line up with Table 1's AdaLoRA 0.32M RTE (87.36), which has the 0.16% sizes (paper: AdaLoRA 0.08%, RTE; AdaLoRA 0.16%, RTE)
 - records of `deberta-v3-base/sst2/prune-lora/0.16%` differ in settings besides the seed: trainer.learning_rate
 """
 
 
 def test_table4_markdown_from_hand_written_records(small):
     """Means, sample stds, n, differences against the paper, the paired t-test (hand-computed: differences
-    1.0, 1.5, 0.5 give t = 1 / (0.5 / √3) = 3.46 and, with 2 degrees of freedom, p = 1 − t / √(t² + 2) = 0.0742),
+    1.0, 1.5, 0.5 give t = 1 / (0.5 / √3) = 3.46 and, with 2 degrees of freedom, p = 1 − t / √(t² + 2) = 0.0742; the
+    bootstrap's extreme resamples, all 0.5 or all 1.5, each have probability 1/27 > 2.5%, so the interval is [0.5, 1.5];
+    three positive differences give Wilcoxon p = 2/8; one comparison, so Holm changes nothing),
     missing cells, the paper's noted inconsistencies, a cell whose seeds ran with different settings."""
     report, out = small
     assert (out / DEB / "table4_ablation_importance.md").read_text() == TABLE4

@@ -16,7 +16,7 @@ from adalora.budget import PAPER_TABLES, parse_budget, same_budget
 from .collect import BudgetGroup, Collection, Record, differing_settings
 from .layouts import Column, Layout, method_name
 from .paper import PaperValue
-from .stats import PairedTest, Summary, paired_t_test, summarize
+from .stats import Paired, Summary, paired, summarize, with_holm
 from .values import adapted_params, metric_value, task_score
 
 
@@ -48,7 +48,7 @@ class Comparison:
     group: BudgetGroup
     focal: str
     other: str
-    test: PairedTest
+    test: Paired          # with p_holm over the table's comparisons (its family)
 
 
 @dataclass
@@ -238,9 +238,11 @@ def _comparisons(table: Table, own) -> list[Comparison]:
                 recs = own.get((col.task, other, group.key))
                 if other == layout.focal or not recs:
                     continue
-                test = paired_t_test(a, _by_seed(recs, col.metric))
+                test = paired(a, _by_seed(recs, col.metric))
                 if test is not None:
                     out.append(Comparison(col, group, layout.focal, other, test))
+    for comparison, test in zip(out, with_holm([c.test for c in out])):   # Holm over the table's family
+        comparison.test = test
     return out
 
 

@@ -47,14 +47,20 @@ def _tier(row: Row) -> str:
 
 
 def significance_grid(table: Table) -> tuple[list[str], list[list[str]]]:
-    header = ["Column", "Budget", "Comparison", "Seeds", "Mean difference", "t", "p"]
+    header = ["Column", "Budget", "Comparison", "Seeds", "Mean difference", "95% CI", "t", "p", "p Wilcoxon",
+              "p Holm", "Detectable"]
     lines = []
     for c in table.comparisons:
         t = c.test
         lines.append([c.column.header, c.group.label, f"{method_name(c.focal)} − {method_name(c.other)}",
-                      ", ".join(str(s) for s in t.seeds), f"{t.mean_diff:+.2f}",
-                      MISSING if t.t is None else f"{t.t:.2f}", fmt_p(t.p)])
+                      ", ".join(str(s) for s in t.seeds), f"{t.mean_diff:+.2f}", fmt_ci(t.ci),
+                      MISSING if t.t is None else f"{t.t:.2f}", fmt_p(t.p_t), fmt_p(t.p_wilcoxon), fmt_p(t.p_holm),
+                      MISSING if t.detectable is None else f"{t.detectable:.2f}"])
     return header, lines
+
+
+def fmt_ci(ci: tuple[float, float]) -> str:
+    return f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
 
 
 def intro(table: Table) -> list[str]:
@@ -90,10 +96,14 @@ def intro(table: Table) -> list[str]:
 def significance_text(table: Table) -> str:
     if table.layout.focal is None:
         return ""
-    return (f"{TEST_NAME.capitalize()} (two-sided, scipy.stats.ttest_rel) over the seeds both methods ran, for "
-            f"{method_name(table.layout.focal)} against every other method at the same task and budget, where each "
-            f"has at least 3 seeds and they share at least 3. Mean difference: over those seeds; t and p are "
-            f"{MISSING} where every seed gives the same difference (the test is undefined).")
+    return (f"{method_name(table.layout.focal)} against every other method at the same task and budget, paired by "
+            f"seed over the seeds both ran, where each has at least 3 seeds and they share at least 3. Mean "
+            f"difference: over those seeds; 95% CI: percentile bootstrap of it over the seeds (exact enumeration); "
+            f"t and p: {TEST_NAME} (two-sided, scipy.stats.ttest_rel), {MISSING} where every seed gives the same "
+            f"difference; p Wilcoxon: signed-rank test (two-sided; with 5 seeds it cannot go below 0.0625); p Holm: "
+            f"the t-test's p Holm-adjusted over this table's comparisons (its family), the only p on which a "
+            f"difference is called significant (< 0.05); Detectable: the true difference the paired t-test finds "
+            f"with 80% power at α = 0.05, given the SD of the differences and the number of seeds.")
 
 
 def ratio_lines(table: Table) -> list[list[str]]:
@@ -158,7 +168,7 @@ def markdown(table: Table) -> str:
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 _LATEX_UNICODE = {"±": r"$\pm$", "—": "--", "−": "$-$", "Δ": r"$\Delta$", "↳": r"\quad", "λ": r"$\lambda$",
-                  "γ": r"$\gamma$", "·": r"$\cdot$", "|": r"$|$", "≥": r"$\geq$", "r̄": r"$\bar{r}$"}
+                  "γ": r"$\gamma$", "α": r"$\alpha$", "·": r"$\cdot$", "|": r"$|$", "≥": r"$\geq$", "r̄": r"$\bar{r}$"}
 
 
 def latex_escape(text: str) -> str:

@@ -1,0 +1,115 @@
+"""The claim table (runners/tables/findings.py) from hand-written records: Holm over a source's family, verdicts
+(confirmed, not confirmed, pending, not testable here), the Fig. 3 shares from runs above the majority class only,
+the plan counted from the sweep configs, and the README's marked section rewritten in place."""
+import pytest
+from tables_records import BERT_TYPES, record, write
+
+from runners.tables import findings
+from runners.tables.stats import holm, paired
+
+TABLE1 = [("adalora", "83k"), ("adalora", "332k"), ("lora", "83k"), ("lora", "166k"), ("lora", "332k"),
+          ("lora", "498k"), ("houlsby", "83k"), ("pfeiffer", "83k"), ("full", None), ("bitfit", None)]
+NOISE = (0.3, -0.2, 0.1, -0.4, 0.2)
+PROTOCOL = findings.protocol_settings()
+
+
+def put(runs, task, method, label, values, base=50.0, pattern=None, steps=None):
+    metric = findings.MAIN_METRIC[task]
+    for seed, value in zip((1, 2, 3, 4, 5), values):
+        rec = record("minilm", task, method, seed, {metric: value}, label=label, rank_pattern=pattern, layers=6,
+                     sizes={"rank": 2} if label else {}, pretrained=22_713_216)
+        rec["baseline"] = {"kind": "majority class of train", metric: base}
+        want = PROTOCOL[task]
+        rec["config"]["trainer"]["max_steps"] = steps or want["trainer.max_steps"]
+        rec["config"]["task"].update(data_dir=want["task.data_dir"], max_seq_length=want["task.max_seq_length"])
+        write(runs, rec, slug=label or "all")
+
+
+def table1_records(runs, task="sst2", ada_gain=3.0, full=80.0):
+    for method, label in TABLE1:
+        level = 80.0 + (ada_gain if method == "adalora" else 0.0)
+        if method == "full":
+            level = full
+        put(runs, task, method, label, [level + n * (1 + 0.5 * TABLE1.index((method, label))) for n in NOISE])
+
+
+def test_table1_family_holm_and_verdicts(tmp_path):
+    runs = tmp_path / "runs"
+    table1_records(runs)
+    f = findings.build(runs)
+    rows = [r for r in f.found if r.claim.family == "Table 1" and r.task == "sst2"]
+    assert len(rows) == 8 and all(r.test is not None and r.test.n == 5 for r in rows)
+    expected = holm([r.test.p_t for r in rows])                     # the family: Table 1's 8 comparisons on SST-2
+    assert [r.test.p_holm for r in rows] == pytest.approx(expected)
+    data = findings.Data(findings.collect(runs), protocol=PROTOCOL)
+    first = paired(data.scores("sst2", findings.Arm("adalora", "83k")), data.scores("sst2", findings.Arm("lora", "83k")))
+    assert rows[0].test.mean_diff == pytest.approx(first.mean_diff) and rows[0].test.p_t == pytest.approx(first.p_t)
+    for r in rows:
+        assert r.verdict == ("confirmed" if r.test.p_holm < 0.05 else "not confirmed")
+    assert f.informative["sst2"] is True and f.informative["cola"] is None
+    assert all(r.verdict in ("pending", findings.DROPPED) for r in f.found if r.task == "cola")
+    # families with no records yet stay pending, and so does the claim table's summary
+    assert all(r.verdict == "pending" for r in f.found if r.claim.family == "Table 4")
+    lines = findings.claim_table(f.found, ["sst2"])
+    assert any("| Table 4 |" in line and "pending (10 of 30 runs of its cells done)" in line for line in lines)
+
+
+def test_records_of_another_protocol_are_left_out(tmp_path):
+    runs = tmp_path / "runs"
+    put(runs, "sst2", "full", None, [80.0] * 5, steps=160)          # issue 9's length
+    f = findings.build(runs)
+    assert f.runs_done == 0 and f.informative["sst2"] is None
+
+
+def test_four_seeds_keep_a_family_pending(tmp_path):
+    runs = tmp_path / "runs"
+    table1_records(runs)
+    (runs / "minilm/sst2/bitfit/all/seed5.json").unlink()
+    f = findings.build(runs)
+    assert all(r.verdict == "pending" for r in f.found if r.claim.family == "Table 1" and r.task == "sst2")
+
+
+def test_a_task_where_full_fine_tuning_stays_at_the_majority_class_is_not_testable(tmp_path):
+    runs = tmp_path / "runs"
+    table1_records(runs, task="cola", full=0.0)
+    f = findings.build(runs)
+    assert f.informative["cola"] is False and "0 of 5 seeds above the majority class" in f.evidence["cola"]
+    assert all(r.verdict in ("not testable here", findings.DROPPED) for r in f.found if r.task == "cola")
+    assert "does not learn here" in findings.readme_section(f)
+
+
+def test_fig3_shares_use_only_runs_above_the_majority_class(tmp_path):
+    runs = tmp_path / "runs"
+    pattern = {(layer, kind): (3 if kind in ("W_f1", "W_f2") else 1) for layer in range(6) for kind in BERT_TYPES}
+    put(runs, "sst2", "adalora", "83k", [80.0, 81.0, 79.0, 40.0, 82.0], pattern=pattern)   # seed 4 below 50
+    f = findings.build(runs)
+    row = next(r for r in f.found if r.claim.key == "f3-ffn" and r.task == "sst2" and "AdaLoRA 83k" in r.label)
+    assert row.test.seeds == (1, 2, 3, 5) and "4 of 5" in row.label
+    assert row.test.mean_diff == pytest.approx(100 * 6 / 10 - 100 / 3)
+
+
+def test_the_plan_is_counted_from_the_sweep_configs():
+    plan = findings.planned_runs()
+    count = {task: sum(1 for t, *_ in plan if t == task) for task in ("sst2", "cola")}
+    # Table 1: 10 cells; Table 4: 12 (2 in Table 1); Table 5: 10 (4 in Table 1; SST-2 only); Fig. 2: 10 (6 in
+    # Tables 1 and 4)
+    assert count == {"sst2": (10 + 10 + 6 + 4) * 5, "cola": (10 + 10 + 4) * 5}
+    assert ("sst2", "full", None, 3) in plan and ("cola", "lora", "498k", 5) in plan
+
+
+def test_a_claim_whose_cells_are_not_in_the_sweeps_says_so(tmp_path):
+    f = findings.build(tmp_path / "none")
+    rows = [r for r in f.found if r.claim.family == "Table 5" and r.task == "cola"]
+    assert rows and all(r.verdict == findings.DROPPED for r in rows)
+    assert all(r.verdict != findings.DROPPED for r in f.found if r.task == "sst2")
+
+
+def test_the_readme_section_is_replaced_between_its_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Results\n\n{findings.START}\nold\n{findings.END}\n\nrest\n")
+    assert findings.update_readme(readme, f"{findings.START}\nnew\n{findings.END}")
+    assert readme.read_text() == f"# Results\n\n{findings.START}\nnew\n{findings.END}\n\nrest\n"
+    assert not findings.update_readme(readme, f"{findings.START}\nnew\n{findings.END}")
+    readme.write_text("no markers")
+    with pytest.raises(SystemExit):
+        findings.update_readme(readme, "x")

@@ -1,6 +1,6 @@
 """The pretrained backbone versus the task head, and what a parameter-efficient method freezes.
 
-As in the official code (spec §1, §8), methods train their own parameters inside the backbone plus everything
+As in the official code (ALGORITHM.md §1, §8), methods train their own parameters inside the backbone plus everything
 outside it (the classifier, DeBERTa's pooler); base weights and biases inside the backbone stay frozen.
 """
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Model families the suite knows: which matrices the paper adapts in each, where adapters go, and how to name
 what was adapted.
 
-The paper adapts every projection of every transformer layer (spec §7): W_q, W_k, W_v, W_o, W_f1, W_f2
+The paper adapts every projection of every transformer layer (ALGORITHM.md §7): W_q, W_k, W_v, W_o, W_f1, W_f2
 (DeBERTaV3: 12 layers x 6 = 72 matrices), and for BART every attention block of the encoder and the decoder,
 cross-attention included (12 x 6 + 12 x 10 = 192 matrices).
 
-Adapter insertion points (spec §8), as regular expressions over full module names:
+Adapter insertion points (ALGORITHM.md §8), as regular expressions over full module names:
 - BERT / DeBERTa-v2/v3: a sublayer's output block runs dense -> dropout -> LayerNorm(h + input). A Houlsby
   adapter follows the *dropout* of the attention-output block and of the FFN-output block, so it sees
   dropout(dense(h)) before the residual LayerNorm, exactly where the official DeBERTa fork applies it. A Pfeiffer

@@ -1,4 +1,4 @@
-"""AdaLoRA's budget schedule (spec §4), as pure functions.
+"""AdaLoRA's budget schedule (ALGORITHM.md §4), as pure functions.
 
 The step `t` is the 0-based optimizer-step counter: the first call sees t = 0, the last t = T - 1.
 

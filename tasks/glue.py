@@ -1,4 +1,4 @@
-"""The GLUE tasks: sentence keys, label maps, data sources, preprocessing and metrics (spec §10.1).
+"""The GLUE tasks: sentence keys, label maps, data sources, preprocessing and metrics (ALGORITHM.md §10.1).
 
 From the Hub (`nyu-mll/glue`, parquet) by default, or from `task.data_dir` holding GLUE's original TSV files
 (train.tsv, dev.tsv; MNLI's dev_matched.tsv / dev_mismatched.tsv) or the Hub's schema as parquet/JSONL
@@ -54,7 +54,7 @@ class GlueTask:
     eval_splits: tuple[str, ...] = ("validation",)
     tsv_files: dict = field(default_factory=lambda: {"train": "train.tsv", "validation": "dev.tsv"})
     kind: str = "classification"
-    paper_metrics: tuple[str, ...] = ()       # what the paper's Table 1 reports for this task (spec §11)
+    paper_metrics: tuple[str, ...] = ()       # what the paper's Table 1 reports for this task (ALGORITHM.md §11)
     skip_short_rows: bool = False             # QQP: drop rows with missing fields, as GLUE's loaders do
 
     # --- data -------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ holding SQuAD's original JSON (train-v1.1.json / dev-v1.1.json, train-v2.0.json 
 train.json / dev.json) or the Hub's schema as JSONL/parquet (id, title, context, question,
 answers{text, answer_start}); or each split's file with `task.data_files.<split>=FILE`.
 
-Preprocessing follows the HF question-answering example the AdaLoRA code ran (spec §10.2): question and
+Preprocessing follows the HF question-answering example the AdaLoRA code ran (ALGORITHM.md §10.2): question and
 context are tokenised together, the context is cut into windows of `max_seq_length` tokens that overlap by
 `doc_stride` tokens, and each window ("feature") remembers its example and the character offsets of its
 context tokens. A training window whose context does not hold the whole answer (and every unanswerable

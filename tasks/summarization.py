@@ -1,4 +1,4 @@
-"""XSum and CNN/DailyMail: data sources, seq2seq preprocessing, decoding and ROUGE (spec §10.3).
+"""XSum and CNN/DailyMail: data sources, seq2seq preprocessing, decoding and ROUGE (ALGORITHM.md §10.3).
 
 Data: from the Hub (`EdinburghNLP/xsum`, `abisee/cnn_dailymail` config 3.0.0, parquet) by default, or from
 `task.data_dir` holding the Hub's schema as JSONL/parquet per split (train.jsonl, validation.jsonl, test.jsonl),

@@ -1,4 +1,4 @@
-"""AdaLoRA's invariants (spec §17) on a tiny BERT."""
+"""AdaLoRA's invariants (ALGORITHM.md §17) on a tiny BERT."""
 import torch
 
 import adalora

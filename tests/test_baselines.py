@@ -1,4 +1,4 @@
-"""The baselines (spec §8) on every model family: Δ = 0 at init, what trains, where the adapters sit, exact
+"""The baselines (ALGORITHM.md §8) on every model family: Δ = 0 at init, what trains, where the adapters sit, exact
 counts, merging, and one clear error per misuse."""
 import pytest
 import torch
@@ -116,7 +116,7 @@ def _block_io(seed=0):
 
 
 def test_bert_blocks_compute_the_official_formulas():
-    """Houlsby: LN(h + A(h) + x); Pfeiffer: LN(h + A(LN(h + x)) + x), with h = dropout(dense(.)) (spec §8)."""
+    """Houlsby: LN(h + A(h) + x); Pfeiffer: LN(h + A(LN(h + x)) + x), with h = dropout(dense(.)) (ALGORITHM.md §8)."""
     houlsby, pfeiffer = tiny_bert(), tiny_bert()
     adalora.attach(houlsby, adalora.Houlsby(dim=4))
     adalora.attach(pfeiffer, adalora.Pfeiffer(dim=4))

@@ -1,4 +1,4 @@
-"""Budgets -> sizes -> exact parameter counts (spec §9), on a DeBERTaV3-base built from its config and on tiny
+"""Budgets -> sizes -> exact parameter counts (ALGORITHM.md §9), on a DeBERTaV3-base built from its config and on tiny
 models. The big model is built on the meta device: its real modules and shapes, no storage, no download."""
 import copy
 
@@ -25,7 +25,7 @@ def deberta_v3_base():
 
 
 def test_the_model_is_deberta_v3_base_sized(deberta_v3_base):
-    assert pretrained_parameters(deberta_v3_base) == 183_831_552  # "183.83M" (spec §9)
+    assert pretrained_parameters(deberta_v3_base) == 183_831_552  # "183.83M" (ALGORITHM.md §9)
     assert adalora.budget.paper_model(deberta_v3_base) == "deberta-v3-base"
 
 

@@ -98,7 +98,7 @@ def test_adalora_settings_match_the_spec(task, hparams, table):
 
 def test_mnli_adalora_is_the_papers_row():
     """The issue's example, spelt out: MNLI AdaLoRA with lr 5e-4, 7 epochs, batch 32, t_i 8000, t_f 50000,
-    delta T 100, gamma 0.1 (spec §10.1)."""
+    delta T 100, gamma 0.1 (ALGORITHM.md §10.1)."""
     cfg = resolved("task=mnli", "method=adalora", "hparams=scripts", "budget=1.2M")
     assert cfg["budget"] == "1.2M"  # the label still names the size (r̄ 8 from 12); the runner resolves it
     t, m = cfg["trainer"], cfg["method"]

@@ -1,4 +1,4 @@
-"""The budget schedule (spec §4, §17.2) and the step-count convention."""
+"""The budget schedule (ALGORITHM.md §4, §17.2) and the step-count convention."""
 import pytest
 
 from adalora import AdaLoRAError

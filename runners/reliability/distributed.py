@@ -5,7 +5,7 @@ tasks starts one process per task with its own variables; `export_submitit_envir
 so the HF Trainer (through accelerate) joins the tasks into one DDP run (NCCL on GPUs, gloo on CPUs). Every rank
 composes the same config and takes the same run key, so all ranks share one output folder; rank 0 alone writes the
 record and talks to W&B. The allocator steps on the unwrapped model after the all-reduce, so every rank takes the
-same masks (spec §5)."""
+same masks (ALGORITHM.md §5)."""
 from __future__ import annotations
 
 import os

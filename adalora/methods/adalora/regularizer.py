@@ -1,4 +1,4 @@
-"""The orthogonal regulariser R(P, Q) of AdaLoRA (spec §2), for any layers holding `lora_A` (r x in) and
+"""The orthogonal regulariser R(P, Q) of AdaLoRA (ALGORITHM.md §2), for any layers holding `lora_A` (r x in) and
 `lora_B` (out x r): AdaLoRA's Q and P, or LoRA's A and B (LoRA_regu, Table 5).
 
 - "code" (default, the official code and PEFT): mean over the 2n matrices of the *unsquared* Frobenius norms

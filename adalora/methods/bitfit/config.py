@@ -1,4 +1,4 @@
-"""The BitFit spec (Ben Zaken et al., 2022) as the AdaLoRA paper's baseline (spec §8)."""
+"""The BitFit spec (Ben Zaken et al., 2022) as the AdaLoRA paper's baseline (ALGORITHM.md §8)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,4 @@
-"""The full fine-tuning spec: the AdaLoRA paper's "Full FT" row (spec §8)."""
+"""The full fine-tuning spec: the AdaLoRA paper's "Full FT" row (ALGORITHM.md §8)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -10,10 +10,12 @@
     adalora.export_peft(model, handle, "peft-adapter/")  # peft.PeftModel.from_pretrained(base, "peft-adapter/")
     adalora.merge(model); adalora.unmerge(model)          # fold the updates into the base weights and back
 
-Baselines (spec §8) attach the same way: adalora.LoRA(rank=2), adalora.Houlsby(dim=8), adalora.Pfeiffer(dim=16),
+    spec, resolution = adalora.build_spec("adalora", budget="0.3%", model=model)   # a budget sizes any method
+
+Baselines (ALGORITHM.md §8) attach the same way: adalora.LoRA(rank=2), adalora.Houlsby(dim=8), adalora.Pfeiffer(dim=16),
 adalora.BitFit(), adalora.Full().
 """
-from .attach import attach
+from .attach import attach, build_spec, spec_fields
 from .budget import Budget, Resolution, method_parameters, parse_budget, resolve_budget
 from .errors import AdaLoRAError
 from .handle import Handle
@@ -28,9 +30,10 @@ from .methods.lora.layer import LoRALinear
 from .methods.pfeiffer.config import Pfeiffer
 from .methods.prune_lora.config import PruneLoRA
 from .peft_export import export_peft
+from .registry import Method, method, methods, register
 from .saving import load_adapter, load_state, save_adapter, save_state
 
-__all__ = ["AdaLoRA", "AdaLoRAError", "BitFit", "Budget", "Full", "Handle", "Houlsby", "LoRA", "LoRALinear",
-           "Pfeiffer", "PruneLoRA", "Resolution", "SVDLinear", "attach", "export_peft", "is_merged", "load_adapter",
-           "load_state", "merge", "method_parameters", "parse_budget", "resolve_budget", "save_adapter", "save_state",
-           "unmerge"]
+__all__ = ["AdaLoRA", "AdaLoRAError", "BitFit", "Budget", "Full", "Handle", "Houlsby", "LoRA", "LoRALinear", "Method",
+           "Pfeiffer", "PruneLoRA", "Resolution", "SVDLinear", "attach", "build_spec", "export_peft", "is_merged",
+           "load_adapter", "load_state", "merge", "method", "method_parameters", "methods", "parse_budget", "register",
+           "resolve_budget", "save_adapter", "save_state", "spec_fields", "unmerge"]

@@ -2,7 +2,7 @@
 
 A budget is a share of the pretrained model's parameters or an absolute count. It resolves to the nearest size
 of the method at hand (LoRA rank, AdaLoRA target rank with its initial rank, Houlsby / Pfeiffer adapter width),
-except where the paper names the size for that label on that model (its budget tables, spec §9), which wins.
+except where the paper names the size for that label on that model (its budget tables, ALGORITHM.md §9), which wins.
 BitFit and full fine-tuning have fixed sizes (the model's biases, all of it): a label does not apply to them.
 Everything here is a pure function of the label and the model's shapes; nothing is attached.
 """
@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from .backbone import backbone_of, head_prefixes
+from . import registry
 from .errors import AdaLoRAError
-from .families import adapter_sites, site_width
-from .methods.bitfit.model import backbone_biases
-from .targets import default_targets, find_linear_targets
+from .sizes import PAPER_INIT_RANK, adapter_unit, init_rank_for, pretrained_parameters, rank_unit  # noqa: F401
 
 _LABEL = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(%|[kKmM])?\s*$")
 
@@ -71,7 +69,7 @@ def same_budget(a: Budget, b: Budget) -> bool:
     return a.count is not None and a.count == b.count
 
 
-# --- the paper's own label -> size tables (spec §9) ------------------------------------------------------
+# --- the paper's own label -> size tables (ALGORITHM.md §9) ------------------------------------------------------
 # DeBERTaV3-base: Table 7 (GLUE, absolute labels) and Table 9 (SQuAD, % labels).
 _DEBERTA_V3_BASE = {
     "0.3M": {"lora": {"rank": 2}, "adalora": {"target_rank": 2, "init_rank": 4}, "houlsby": {"dim": 8}, "pfeiffer": {"dim": 16}},
@@ -83,7 +81,7 @@ _DEBERTA_V3_BASE = {
     "0.65%": {"lora": {"rank": 8}, "adalora": {"target_rank": 8, "init_rank": 12}, "houlsby": {"dim": 32}, "pfeiffer": {"dim": 64}},
 }
 # BART-large: Table 3's levels. 0.13% / 0.26% are r̄ = 1 / 2 exactly; 1.10% / 2.20% are taken as r̄ = 8 / 16
-# (the XSum script runs r̄ 8 from 12; the CNN/DM script r̄ 2 from 4) [spec §9: UNCONFIRMED for 2.20%].
+# (the XSum script runs r̄ 8 from 12; the CNN/DM script r̄ 2 from 4) [ALGORITHM.md §9: UNCONFIRMED for 2.20%].
 _BART_LARGE = {
     "0.13%": {"lora": {"rank": 1}, "adalora": {"target_rank": 1, "init_rank": 2}},
     "0.26%": {"lora": {"rank": 2}, "adalora": {"target_rank": 2, "init_rank": 4}},
@@ -91,9 +89,6 @@ _BART_LARGE = {
     "2.20%": {"lora": {"rank": 16}, "adalora": {"target_rank": 16, "init_rank": 24}},
 }
 PAPER_TABLES = {"deberta-v3-base": _DEBERTA_V3_BASE, "bart-large": _BART_LARGE}
-
-# r̄ -> r_init as the paper's tables pair them (b0 ≈ 1.5 b(T) nominally, 2x at the smallest budgets).
-PAPER_INIT_RANK = {1: 2, 2: 4, 4: 6, 8: 12, 16: 24}
 
 
 def paper_model(model: nn.Module) -> str | None:
@@ -108,65 +103,21 @@ def paper_model(model: nn.Module) -> str | None:
     return None
 
 
-def init_rank_for(target_rank: int) -> int:
-    return PAPER_INIT_RANK.get(target_rank, math.ceil(1.5 * target_rank))
-
-
-# The spec fields a budget sets, per method. Empty: the model fixes the method's size and a label does not apply.
-SIZE_FIELDS = {"lora": ("rank",), "adalora": ("target_rank", "init_rank"), "houlsby": ("dim",),
-               "pfeiffer": ("dim",), "bitfit": (), "full": ()}
-# What a fixed-size method trains, as it reads in a record path.
-FIXED_SLUGS = {"bitfit": "bias", "full": "all"}
-
-
-def budget_applies(method: str) -> bool:
-    """False for methods whose size the model fixes (BitFit, full fine-tuning)."""
-    return bool(SIZE_FIELDS.get(method, (None,)))
-
-
-def pretrained_parameters(model: nn.Module) -> int:
-    backbone = backbone_of(model) or model
-    return sum(p.numel() for p in backbone.parameters())
-
-
-def rank_unit(model: nn.Module, targets=None) -> tuple[int, int]:
-    """(Σ_k (in_k + out_k) over the adapted matrices, number of matrices): the A + B cost of one unit of rank."""
-    found = find_linear_targets(model, default_targets(model, targets), exclude=head_prefixes(model))
-    return sum(m.in_features + m.out_features for _, m in found), len(found)
-
-
-def adapter_unit(model: nn.Module, method: str) -> tuple[int, int, int]:
-    """(Σ (2 w + 1), Σ w, number of adapters) over the method's insertion points: an adapter of width d costs
-    d (2 w + 1) + w on hidden width w (down and up projections, both with bias)."""
-    widths = [site_width(model, module) for _, module in adapter_sites(model, method)]
-    return sum(2 * w + 1 for w in widths), sum(widths), len(widths)
-
-
-def method_parameters(model: nn.Module, method: str, sizes: dict | None = None, targets=None) -> int:
+def method_parameters(model: nn.Module, method: str, sizes: dict | None = None, targets=None, **fields) -> int:
     """The exact number of parameters `method` adds to (or, for BitFit and full fine-tuning, selects from) the
     backbone at `sizes`, head excluded. AdaLoRA counts its final budget r̄ Σ (in + out), A and B only, the
     quantity its % labels name; `allocated_parameters` gives what it allocates at the start."""
-    sizes = sizes or {}
-    if method == "lora":
-        return sizes["rank"] * rank_unit(model, targets)[0]
-    if method == "adalora":
-        return sizes["target_rank"] * rank_unit(model, targets)[0]
-    if method in ("houlsby", "pfeiffer"):
-        per_dim, fixed, _ = adapter_unit(model, method)
-        return sizes["dim"] * per_dim + fixed
-    if method == "bitfit":
-        return sum(p.numel() for _, p in backbone_biases(model))
-    if method == "full":
-        return pretrained_parameters(model)
-    raise AdaLoRAError(f"method {method!r} has no parameter count here; known: {', '.join(SIZE_FIELDS)}")
+    return registry.method(method).size_for(fields).params(model, sizes or {}, targets)
 
 
-def allocated_parameters(model: nn.Module, method: str, sizes: dict | None = None, targets=None) -> int:
+def allocated_parameters(model: nn.Module, method: str, sizes: dict | None = None, targets=None, **fields) -> int:
     """What the method holds at step 0: AdaLoRA r_init (Σ (in + out) + n), with its λ; the rest as counted."""
-    if method == "adalora":
-        unit, n = rank_unit(model, targets)
-        return sizes["init_rank"] * (unit + n)
-    return method_parameters(model, method, sizes, targets)
+    return registry.method(method).size_for(fields).allocated(model, sizes or {}, targets)
+
+
+def budget_applies(method: str, **fields) -> bool:
+    """False for methods whose size the model fixes (BitFit, full fine-tuning)."""
+    return registry.method(method).size_for(fields).applies
 
 
 @dataclass
@@ -188,46 +139,28 @@ class Resolution:
                 "allocated_params": self.allocated_params}
 
 
-def _too_small(budget: Budget, requested: int, method: str, what: str, unit: int, fixed: int, n: int,
-               pretrained: int) -> AdaLoRAError:
-    least = math.ceil(fixed + unit / 2)
-    return AdaLoRAError(f"budget {budget.label} is {requested:,} parameters on this model, below one {what} for "
-                        f"{method} ({fixed + unit:,} parameters over {n} {'matrices' if fixed == 0 else 'adapters'}); "
-                        f"give at least {least:,} parameters (e.g. budget={(fixed + unit) / pretrained * 100:.3g}%)")
-
-
-def resolve_budget(label, model: nn.Module, method: str, targets=None) -> Resolution:
-    """The size of `method` that a budget label names on `model` (spec §9), with its exact parameter count."""
+def resolve_budget(label, model: nn.Module, method: str, targets=None, **fields) -> Resolution:
+    """The size of `method` that a budget label names on `model` (ALGORITHM.md §9), as the method's spec
+    fields, with its exact parameter counts. `fields` are other settings of the spec that change how it is sized
+    (AdaLoRA with allocate=False, SVD-LoRA, is sized like LoRA)."""
     budget = parse_budget(label)
-    if method not in SIZE_FIELDS:
-        raise AdaLoRAError(f"method {method!r} has no size a budget can set; budgets size {', '.join(SIZE_FIELDS)}")
+    size = registry.method(method).size_for(fields)
     pretrained = pretrained_parameters(model)
     requested = round(budget.params(pretrained))
-    if not budget_applies(method):
-        count = method_parameters(model, method)
-        return Resolution(label=budget.label, slug=FIXED_SLUGS[method], method=method, sizes={},
+    if not size.applies:
+        count = size.params(model)
+        return Resolution(label=budget.label, slug=size.slug(), method=method, sizes={},
                           source="fixed size (a budget does not apply)", requested_params=requested, params=count,
                           allocated_params=count)
     known = paper_model(model)
     table = PAPER_TABLES.get(known, {}) if targets is None else {}
     row = next((sizes for key, sizes in table.items() if same_budget(parse_budget(key), budget)), {})
-    if method in row:
-        sizes = dict(row[method])
+    if size.paper in row:
+        sizes = size.from_paper(row[size.paper])
         source = f"paper table ({known})"
-    elif method in ("lora", "adalora"):
-        unit, n = rank_unit(model, targets)
-        rank = round(requested / unit)
-        if rank < 1:
-            raise _too_small(budget, requested, method, "rank per matrix", unit, 0, n, pretrained)
-        sizes = {"rank": rank} if method == "lora" else {"target_rank": rank, "init_rank": init_rank_for(rank)}
-        source = "nearest"
-    else:  # houlsby, pfeiffer
-        per_dim, fixed, n = adapter_unit(model, method)
-        dim = round((requested - fixed) / per_dim)
-        if dim < 1:
-            raise _too_small(budget, requested, method, "adapter unit (d = 1)", per_dim, fixed, n, pretrained)
-        sizes = {"dim": dim}
+    else:
+        sizes = size.nearest(model, requested, targets, method, budget.label)
         source = "nearest"
     return Resolution(label=budget.label, slug=budget.slug, method=method, sizes=sizes, source=source,
-                      requested_params=requested, params=method_parameters(model, method, sizes, targets),
-                      allocated_params=allocated_parameters(model, method, sizes, targets))
+                      requested_params=requested, params=size.params(model, sizes, targets),
+                      allocated_params=size.allocated(model, sizes, targets))

@@ -55,6 +55,14 @@ class Handle:
         """Called instead of `step` when the optimizer skipped the update (fp16 grad-scaler overflow): the
         gradients are inf/NaN and must not reach any statistic."""
 
+    def bind_optimizer(self, optimizer) -> None:
+        """Called once before training with the optimizer (a wrapper such as accelerate's is fine). Methods that
+        reshape their parameters during training (AdaLoRA with slice_final) reshape its state with them."""
+
+    def prepare_load(self, config: dict, shapes: dict[str, tuple[int, ...]]) -> None:
+        """Called by `load_adapter` with the folder's config and its tensors' shapes before they are copied in
+        (AdaLoRA cuts fresh layers to the kept triplets of an adapter saved after slicing)."""
+
     # --- what the method did -------------------------------------------------------------------------
     def adapter_parameters(self) -> list[nn.Parameter]:
         """The parameters the method adds to (or selects from) the backbone, head excluded."""

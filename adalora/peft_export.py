@@ -9,7 +9,7 @@ Written without importing PEFT, to the format PEFT 0.21 saves and loads:
 
 AdaLoRA / SVD-LoRA (`ADALORA`): PEFT keeps a `rank_pattern` of `{<module>.lora_E: [bool] * init_r}` and saves
 A, E, B sliced to the kept ranks; on load it rebuilds each layer at the kept rank and copies `ranknum` from the
-init-rank layer, so the scale stays alpha / init_r (spec §12). We write the same: the kept set is the allocator's
+init-rank layer, so the scale stays alpha / init_r (ALGORITHM.md §12). We write the same: the kept set is the allocator's
 mask, widened by any λ that is non-zero (between two masking steps a pruned λ can revive), so the exported
 update equals the live one exactly. A matrix may keep rank 0 (PEFT allows it since PR #1540).
 
@@ -88,6 +88,10 @@ def _export_svd(model: nn.Module, handle) -> tuple[dict, dict[str, torch.Tensor]
     pattern, tensors = {}, {}
     for name, layer in handle.layers.items():
         keep = torch.as_tensor(mask[name], dtype=torch.bool, device=layer.lora_E.device)
+        if getattr(alloc, "sliced", False):   # slice_final: the layer holds exactly its kept triplets, in order
+            pattern[f"{name}.lora_E"] = keep.tolist()
+            tensors.update({f"{PREFIX}{name}.{part}": getattr(layer, part) for part in ("lora_A", "lora_E", "lora_B")})
+            continue
         keep |= layer.lora_E.view(-1) != 0
         pattern[f"{name}.lora_E"] = keep.tolist()
         tensors[f"{PREFIX}{name}.lora_A"] = layer.lora_A[keep]

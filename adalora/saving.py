@@ -25,7 +25,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .attach import ATTACHERS, attach
+from . import registry
+from .attach import attach
 from .backbone import head_parameters
 from .errors import AdaLoRAError
 
@@ -129,8 +130,17 @@ def save_adapter(model: nn.Module, handle, directory: str | Path, *, include_sta
     return directory
 
 
+def adapter_folder(directory: str | Path) -> Path:
+    """The adapter folder itself, or the `adapter/` folder inside a run's output folder (where every finished run
+    of the suite writes its adapter)."""
+    directory = Path(directory)
+    if not (directory / CONFIG).is_file() and (directory / "adapter" / CONFIG).is_file():
+        return directory / "adapter"
+    return directory
+
+
 def read_adapter_config(directory: str | Path) -> dict:
-    path = Path(directory) / CONFIG
+    path = adapter_folder(directory) / CONFIG
     if not path.is_file():
         raise AdaLoRAError(f"{directory} holds no adapter ({CONFIG} is missing); save one with adalora.save_adapter")
     config = json.loads(path.read_text())
@@ -140,7 +150,7 @@ def read_adapter_config(directory: str | Path) -> dict:
 
 
 def spec_from_config(config: dict):
-    classes = {cls.__name__: cls for cls in ATTACHERS}
+    classes = {m.spec.__name__: m.spec for m in registry.methods().values()}
     cls = classes.get(config["spec_class"])
     if cls is None:
         raise AdaLoRAError(f"the adapter was saved with method spec {config['spec_class']!r}, which this version does "
@@ -153,11 +163,12 @@ def spec_from_config(config: dict):
 def load_adapter(model: nn.Module, directory: str | Path, handle=None, *, include_state: bool = True):
     """Load an adapter folder into `model` and return its handle.
 
-    Without `handle`, the saved spec is attached to `model` first (a fresh base model); with one, the folder
-    must hold the same method on the same modules. The method state is restored when the folder has one."""
+    `directory` is an adapter folder or a run's output folder (its `adapter/`). Without `handle`, the saved spec
+    is attached to `model` first (a fresh base model); with one, the folder must hold the same method on the same
+    modules. The method state is restored when the folder has one."""
     from safetensors.torch import load_file
 
-    directory = Path(directory)
+    directory = adapter_folder(directory)
     config = read_adapter_config(directory)
     if handle is None:
         handle = attach(model, spec_from_config(config))

@@ -17,8 +17,22 @@ LAUNCHERS_BUILT_IN = ("basic", "submitit_local", "submitit_slurm")
 EXPERIMENT_PARTS = ("paper/settings", "paper/tasks", "paper/methods", "paper/cells", "paper/variants", "cpu/chosen_lr")
 
 
-def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+def config_dirs(argv: list[str] | None = None) -> list[Path]:
+    """The suite's conf/ plus the folders a user adds with `hydra.searchpath=[file://DIR,...]` (their own methods,
+    tasks or models: conf/method/<name>.yaml there is `method=<name>` here)."""
+    dirs = [CONF]
+    for arg in argv or []:
+        name, _, value = arg.partition("=")
+        if name.lstrip("+") == "hydra.searchpath":
+            for item in value.strip("[]").split(","):
+                item = item.strip().strip("'\"")
+                if item.startswith("file://"):
+                    dirs.append(Path(item[len("file://"):]))
+    return dirs
+
+
+def options(group: str, argv: list[str] | None = None) -> list[str]:
+    return sorted({p.stem for folder in config_dirs(argv) for p in (folder / group).glob("*.yaml")})
 
 
 def experiments() -> list[str]:
@@ -28,13 +42,13 @@ def experiments() -> list[str]:
     return sorted(n for n in names if not any(n == part or n.startswith(f"{part}/") for part in EXPERIMENT_PARTS))
 
 
-def _choices(name: str) -> list[str]:
+def _choices(name: str, argv: list[str] | None = None) -> list[str]:
     if name == "hydra/launcher":
-        return sorted({*options(name), *LAUNCHERS_BUILT_IN})
+        return sorted({*options(name, argv), *LAUNCHERS_BUILT_IN})
     if name == "experiment":
         return sorted({*experiments(), *(p.relative_to(CONF / "experiment").with_suffix("").as_posix()
                                          for p in (CONF / "experiment").rglob("*.yaml"))})
-    return options(name)
+    return options(name, argv)
 
 
 def check_group_choices(argv: list[str]) -> str | None:
@@ -44,9 +58,9 @@ def check_group_choices(argv: list[str]) -> str | None:
         name = name.lstrip("+~")
         if not sep or name not in (*GROUPS, "hydra/launcher", "experiment") or "(" in value:
             continue
-        shown = experiments() if name == "experiment" else _choices(name)
+        shown = experiments() if name == "experiment" else _choices(name, argv)
         for choice in value.split(","):
-            if choice and choice not in _choices(name):
+            if choice and choice not in _choices(name, argv):
                 return f"unknown {name} {choice!r}: choose one of {', '.join(shown)}"
         if not value:
             return f"{name}= needs a value: choose one of {', '.join(shown)}"

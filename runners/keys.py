@@ -1,12 +1,21 @@
 """A run's identity: task, model, method, budget, seed, plus a short hash of every other setting that can change
 its result. The record path and the output folder derive from it, so sweeps never collide and a rerun of the
-same cell finds its own record and checkpoints."""
+same cell finds its own record and checkpoints.
+
+The hash is a function of the run's final config, the one its record stores: `config_hash(record["config"])`
+gives back `record["config_hash"]` (rule 2). The sizes a budget label sets (LoRA's rank, AdaLoRA's target and
+initial ranks, an adapter's width) follow from the label and the model, and are written into the config only once
+the model is loaded, so they are left out of the hash when a label is given: the label stands for them. Rule 1
+(records before 2026-12-01) hashed the config before those sizes were written; `python -m runners.rehash`
+moves records to rule 2 after checking each one's old hash."""
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+HASH_RULE = 2
 
 # Settings that cannot change a run's result: where things go, how it is watched, how fast data is read.
 NOT_HASHED = {
@@ -19,16 +28,29 @@ NOT_HASHED = {
 }
 
 
-def _strip(tree, prefix: str = ""):
+def _strip(tree, skip: set[str], prefix: str = ""):
     if isinstance(tree, dict):
-        return {k: _strip(v, f"{prefix}{k}.") for k, v in tree.items() if f"{prefix}{k}" not in NOT_HASHED}
+        return {k: _strip(v, skip, f"{prefix}{k}.") for k, v in tree.items() if f"{prefix}{k}" not in skip}
     return tree
 
 
-def config_hash(config: dict) -> str:
-    """8 hex digits over the result-affecting part of the resolved config."""
-    text = json.dumps(_strip(config), sort_keys=True, default=str)
+def label_sized(config: dict) -> set[str]:
+    """The config paths a budget label sets (empty without a label)."""
+    if config.get("budget") is None or not isinstance(config.get("method"), dict):
+        return set()
+    from .methods import size_fields
+
+    return {f"method.{name}" for name in size_fields(config["method"])}
+
+
+def hash_of(config: dict, skip: set[str]) -> str:
+    text = json.dumps(_strip(config, skip), sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def config_hash(config: dict) -> str:
+    """8 hex digits over the result-affecting part of the resolved config (rule 2, above)."""
+    return hash_of(config, NOT_HASHED | label_sized(config))
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,7 @@
-"""One run: config -> data -> model + method -> Trainer -> metrics -> result record."""
+"""One run: config -> data -> model + method -> Trainer -> metrics -> adapter and result record."""
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import logging
-import time
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -14,24 +11,26 @@ import adalora
 from tasks import get_task
 
 from . import tracking
+from .context import RunContext
+from .data import prepare, subsample
+from .errors import RunFailed
+from .evaluation import baseline, evaluate
+from .export import RUN_CONFIG
+from .methods import build_spec
+from .models import build_model, build_tokenizer
+from .plan import finished_record
+from .records import check_writable, prune_empty_folders, write_json_atomic
 from .reliability.checkpoints import last_good_checkpoint
 from .reliability.claims import Claim, claim_path, try_claim
-from .data import prepare, subsample
-from .reliability.divergence import Diverged
-from .errors import RunFailed
 from .reliability.distributed import is_main_process
-from .environment import git_info, machine, versions
-from .evaluation import baseline, evaluate
-from .methods import budget_record, build_spec, normalise_budget, spec_name
-from .models import build_model, build_tokenizer
-from .plan import finished_record, run_key
+from .reliability.divergence import Diverged
 from .reliability.preemption import PreemptionGuard
-from .records import SCHEMA_VERSION, check_writable, prune_empty_folders, write_json_atomic
 from .summary import summary
-from .training import (MethodCallback, arguments_class, load_method_state, task_arguments, total_optimizer_steps,
-                       trainer_class, training_arguments)
+from .training import arguments_class, task_arguments, trainer_class, training_arguments
 
 log = logging.getLogger("runners")
+
+ADAPTER = "adapter"  # <output_dir>/adapter/: the finished run's adapter, as adalora.save_adapter writes it
 
 
 def run(cfg: DictConfig) -> dict | None:
@@ -43,122 +42,89 @@ def run(cfg: DictConfig) -> dict | None:
 
 
 def _run(cfg: DictConfig, session: tracking.Session) -> dict | None:
-    started = time.time()
-    task = get_task(cfg.task.name)
-    cfg = normalise_budget(cfg)  # full / bitfit: a budget does not apply; before the key and hash
-    key = run_key(cfg)
-    record_path = key.record_path(cfg.results_dir)
-    done = _finished(cfg, key, record_path)
+    ctx = RunContext.open(cfg, get_task(cfg.task.name))
+    done = _finished(ctx)
     if done is not None:
         return done
-    check_writable(record_path.parent)
+    check_writable(ctx.record_path.parent)
     if not is_main_process():  # rank 0 claims for a DDP run
-        return _train(cfg, session, task, key, record_path, started)
-    claim = try_claim(record_path)
+        return _train(ctx, session)
+    claim = try_claim(ctx.record_path)
     if not isinstance(claim, Claim):
-        log.info("%s is being run by %s (pid %s, claim %s); skipping it here", key.cell, claim.get("host"),
-                 claim.get("pid"), claim_path(record_path))
+        log.info("%s is being run by %s (pid %s, claim %s); skipping it here", ctx.key.cell, claim.get("host"),
+                 claim.get("pid"), claim_path(ctx.record_path))
         return None
     try:
         with claim:
-            done = _finished(cfg, key, record_path)  # finished by the claim's previous holder meanwhile
+            done = _finished(ctx)  # finished by the claim's previous holder meanwhile
             if done is not None:
                 return done
-            return _train(cfg, session, task, key, record_path, started)
+            return _train(ctx, session)
     finally:
-        prune_empty_folders(record_path.parent, Path(cfg.results_dir))  # a run stopped by an error leaves nothing
+        prune_empty_folders(ctx.record_path.parent, Path(ctx.cfg.results_dir))  # a run stopped by an error leaves nothing
 
 
-def _finished(cfg: DictConfig, key, record_path) -> dict | None:
+def _finished(ctx: RunContext) -> dict | None:
     """The run's finished record, if there is one (then it is skipped)."""
-    done = finished_record(cfg, key)
+    done = finished_record(ctx.cfg, ctx.key)
     if done is not None:
-        log.info("%s is finished (%s); skipping it (force=true runs it again)", key.cell, record_path)
+        log.info("%s is finished (%s); skipping it (force=true runs it again)", ctx.key.cell, ctx.record_path)
     return done
 
 
-def _train(cfg: DictConfig, session: tracking.Session, task, key, record_path, started: float) -> dict:
-    output_dir = key.output_dir(cfg.outputs_dir)
-
+def _train(ctx: RunContext, session: tracking.Session) -> dict:
+    cfg, task = ctx.cfg, ctx.task
     set_seed(int(cfg.seed))
     raw = subsample(task.load(cfg.task), cfg.task)
     tokenizer = build_tokenizer(cfg.model)
     model = build_model(cfg.model, task, tokenizer)
-    spec, resolution = build_spec(cfg.method, cfg.budget, model)
-    for field in dataclasses.fields(spec):  # a budget sets sizes: the recorded config says what ran
-        if field.name in cfg.method and cfg.method[field.name] != getattr(spec, field.name):
-            OmegaConf.update(cfg, f"method.{field.name}", getattr(spec, field.name))
-    handle = adalora.attach(model, spec)
+    ctx.resolve(*build_spec(cfg.method, cfg.budget, model))  # the config is final from here on
+    ctx.handle = adalora.attach(model, ctx.spec)
     train_set, eval_sets, collator = prepare(task, raw, tokenizer, cfg.task, model=model)
+    ctx.data_sizes = {"train_examples": len(train_set),
+                      "eval_examples": {split: len(ds) for split, ds in eval_sets.items()}}
 
-    args = training_arguments(cfg.trainer, output_dir, int(cfg.seed), args_class=arguments_class(task),
+    args = training_arguments(cfg.trainer, ctx.output_dir, int(cfg.seed), args_class=arguments_class(task),
                               **task_arguments(task, cfg.task))
     trainer = trainer_class(task)(model=model, args=args, train_dataset=train_set, data_collator=collator,
-                                  processing_class=tokenizer, handle=handle, callbacks=[MethodCallback(handle)])
-    handle.set_total_steps(total_optimizer_steps(trainer))  # a schedule that does not fit stops here
-    for callback in session.start(cfg, key, output_dir).callbacks():
+                                  processing_class=tokenizer, handle=ctx.handle)
+    for callback in session.start(cfg, ctx.key, ctx.output_dir).callbacks():
         trainer.add_callback(callback)
-    checkpoint = last_good_checkpoint(output_dir, tidy=is_main_process()) if cfg.resume else None
+    checkpoint = last_good_checkpoint(ctx.output_dir, tidy=is_main_process()) if cfg.resume else None
     if checkpoint:
-        checkpoint = str(checkpoint)
-        log.info("resuming %s from %s", key.cell, checkpoint)
-        load_method_state(handle, checkpoint)
+        log.info("resuming %s from %s", ctx.key.cell, checkpoint)
     guard = PreemptionGuard()
     trainer.add_callback(guard)
     try:
         with guard:
-            trainer.train(resume_from_checkpoint=checkpoint)
+            trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except Diverged as stop:  # a failed record, and the sweep carries on
-        record = _record(cfg, task, key, spec, resolution, handle, trainer, started, output_dir, status="failed",
-                         train_set=train_set, eval_sets=eval_sets)
+        record = ctx.record(trainer, status="failed")
         record["failure"] = {"kind": "diverged", "reason": str(stop), "step": stop.step, "loss": str(stop.value)}
         if trainer.is_world_process_zero():
-            write_json_atomic(record_path, record)
-        raise RunFailed(f"{key.cell} seed {key.seed}: {stop}; recorded as failed in {record_path}") from None
+            write_json_atomic(ctx.record_path, record)
+        raise RunFailed(f"{ctx.key.cell} seed {ctx.key.seed}: {stop}; recorded as failed in {ctx.record_path}") from None
     guard.requeue()  # stopped on SIGTERM / SIGUSR1 / submitit's signal: its checkpoint is saved; exit for requeue
     metrics = evaluate(trainer, task, eval_sets, cfg.task)
     reference = baseline(task, raw, cfg.task)
 
-    record = _record(cfg, task, key, spec, resolution, handle, trainer, started, output_dir, status="ok",
-                     metrics=metrics, reference=reference, train_set=train_set, eval_sets=eval_sets)
+    record = ctx.record(trainer, status="ok", metrics=metrics, reference=reference)
     if trainer.is_world_process_zero():
-        write_json_atomic(record_path, record)
-        print(summary(record, record_path, {k: v for k, v in (reference or {}).items() if k != "kind"},
-                      handle.layout()))
+        adapter = _save_adapter(ctx, model)
+        record["adapter"] = str(adapter) if adapter else None
+        write_json_atomic(ctx.record_path, record)
+        print(summary(record, ctx.record_path, {k: v for k, v in (reference or {}).items() if k != "kind"},
+                      ctx.handle.layout()))
     session.tracker.log_result(record)
     return record
 
 
-def _record(cfg, task, key, spec, resolution, handle, trainer, started, output_dir, *, status, metrics=None,
-            reference=None, train_set=None, eval_sets=None) -> dict:
-    """The result record (README, "Reading a result record"); a failed run has no metrics."""
-    args = trainer.args
-    return {
-        "schema": SCHEMA_VERSION,
-        "task": task.name, "model": cfg.model.name, "method": cfg.method.name, "seed": int(cfg.seed),
-        "status": status,
-        "budget": budget_record(spec, spec_name(cfg.method), resolution),
-        "params": handle.parameter_report(),
-        "metrics": metrics or {},
-        "main_metric": task.main_metric,
-        "paper_metrics": list(task.paper_metrics),
-        "baseline": reference,
-        "rank_pattern": handle.rank_pattern(),
-        "rank_layout": {name: list(where) for name, where in handle.layout().items()},
-        "steps": trainer.state.global_step,
-        "epochs": trainer.state.epoch,
-        "batch": {"per_device": args.per_device_train_batch_size, "accumulation": args.gradient_accumulation_steps,
-                  "processes": args.world_size,
-                  "global": args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size},
-        "train_examples": len(train_set) if train_set is not None else None,
-        "eval_examples": {split: len(ds) for split, ds in eval_sets.items()} if eval_sets is not None else None,
-        "wall_time_s": round(time.time() - started, 2),
-        "run_key": key.cell + f"/seed{key.seed}",
-        "config_hash": key.config_hash,
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "versions": versions(),
-        "git": git_info(),
-        "machine": machine(args.world_size),
-        "output_dir": str(output_dir),
-        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+def _save_adapter(ctx: RunContext, model) -> Path | None:
+    """The finished run's adapter in the library's one format (adalora.save_adapter), so `adalora.load_adapter`,
+    `adalora.export_peft` and `python -m runners.export` work on any run of a parameter-efficient method. Full
+    fine-tuning has no adapter (it changed every weight; its checkpoints hold the whole model)."""
+    if ctx.handle.method == "full":
+        return None
+    folder = adalora.save_adapter(model, ctx.handle, ctx.output_dir / ADAPTER)
+    write_json_atomic(folder / RUN_CONFIG, OmegaConf.to_container(ctx.cfg, resolve=True))
+    return folder

@@ -32,8 +32,20 @@ class MethodTrainer(Trainer):
     loss_is_scaled_for_ga = False
 
     def __init__(self, *args, handle, **kwargs) -> None:
+        """The trainer owns the method's life in training: it installs the method's callback, tells the method
+        the run's optimizer steps once (a schedule that does not fit stops here, before anything is loaded onto
+        the trainer), and saves and loads the method's state with every checkpoint."""
         super().__init__(*args, **kwargs)
         self.handle = handle
+        self.add_callback(MethodCallback(handle))
+        handle.set_total_steps(total_optimizer_steps(self))
+
+    def train(self, resume_from_checkpoint=None, **kwargs):
+        """Resuming restores the method's state (allocator statistics, masks) before the Trainer restores the
+        weights, the optimizer and the RNG from the same checkpoint."""
+        if resume_from_checkpoint:
+            load_method_state(self.handle, resume_from_checkpoint)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs)
@@ -59,6 +71,8 @@ class MethodTrainer(Trainer):
         return super()._run_epoch(*args, **kwargs)
 
     # --- checkpoints: complete or absent (staged, closed with a manifest, renamed) ---------------------------
+    # Private override: the Trainer has no public hook around writing a checkpoint folder, and staging needs the
+    # whole folder (weights, optimizer, scheduler, RNG, trainer state) written somewhere else first.
     def _save_checkpoint(self, model, trial) -> None:
         """The Trainer's checkpoint (weights, optimizer, scheduler, RNG, trainer state) plus the method's state,
         written into `.staging/checkpoint-N`, closed with a manifest and renamed to `checkpoint-N` (see
@@ -90,6 +104,7 @@ class MethodTrainer(Trainer):
 
     _staging_root = None
 
+    # Private override: where _save_checkpoint's parent writes; redirected into the staging folder while saving.
     def _get_output_dir(self, trial) -> str:
         if self._staging_root is not None:  # inside _save_checkpoint: run_dir / checkpoint-N lands in staging
             return str(self._staging_root)
@@ -104,6 +119,8 @@ class MethodTrainer(Trainer):
         model = model if model is not None else self.model
         return {name: p for name, p in model.named_parameters() if p.requires_grad}
 
+    # Private override: `save_model` (public) also decides where and on which rank to write; `_save` is the one
+    # place that chooses what the weights file holds.
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         """A PEFT method trains a few MB of a 184M (DeBERTaV3-base) or 406M (BART-large) model: its checkpoints hold
         those tensors (`trainable.safetensors`), the frozen backbone reloads from the pretrained weights on resume.
@@ -119,6 +136,7 @@ class MethodTrainer(Trainer):
         safetensors.torch.save_file(tensors, str(folder / TRAINABLE_WEIGHTS), metadata={"format": "pt"})
         torch.save(self.args, folder / "training_args.bin")
 
+    # Private override: the Trainer loads a checkpoint's weights only here, and expects the whole model's.
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         path = Path(resume_from_checkpoint) / TRAINABLE_WEIGHTS
         if not path.is_file():
@@ -132,6 +150,7 @@ class MethodTrainer(Trainer):
                               f"(missing {missing[:3]}, unexpected {extra[:3]}); remove it or pass resume=false")
         model.load_state_dict(saved, strict=False)
 
+    # Private override: load_best_model_at_end reads the best checkpoint's weights here, whole-model only.
     def _load_best_model(self) -> None:
         best = self.state.best_model_checkpoint
         if best and (Path(best) / TRAINABLE_WEIGHTS).is_file():
@@ -176,8 +195,10 @@ class MethodCallback(TrainerCallback):
         self.handle = handle
 
     def on_train_begin(self, args, state, control, **kwargs):
-        if self.handle.total_steps != state.max_steps:
-            self.handle.set_total_steps(state.max_steps)
+        self.handle.bind_optimizer(kwargs.get("optimizer"))  # AdaLoRA's slice_final cuts its state with the adapters
+        if self.handle.total_steps != state.max_steps:  # MethodTrainer counted the same steps when it was built
+            raise RuntimeError(f"the Trainer runs {state.max_steps} optimizer steps but the method was told "
+                               f"{self.handle.total_steps}")
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         self.handle.before_optimizer_step(state.global_step)

@@ -12,7 +12,7 @@ import adalora
 from adalora.methods.adalora.regularizer import orthogonal_regularizer
 from conftest import tiny_bert
 from runners.cli import CONF
-from runners.methods import budget_record, budget_slug, build_spec, spec_name
+from runners.methods import budget_record, budget_slug, build_spec
 
 SCHEDULE = dict(t_init=2, t_final=4, delta_t=2, total_steps=16)
 
@@ -85,7 +85,7 @@ def test_scores_match_a_hand_computed_ema(importance):
     manual = ManualScores(handle.adapter_parameters())
     drive(model, handle, 7, hook=lambda t, pre: manual.update(handle.adapter_parameters()))
     per_entry = ([i * u for i, u in zip(manual.ipt, manual.unc)] if importance == "sensitivity_uncertainty"
-                 else manual.ipt)  # sensitivity only: s = Ī (the smoothed sensitivity), spec §3
+                 else manual.ipt)  # sensitivity only: s = Ī (the smoothed sensitivity), ALGORITHM.md §3
     torch.testing.assert_close(handle.allocator.triplet_scores(), expected_triplet_scores(handle, per_entry),
                                rtol=1e-5, atol=1e-12)
     assert (handle.allocator.ema_unc == []) == (importance == "sensitivity")
@@ -264,7 +264,7 @@ def test_ablation_configs_build_their_spec_at_a_budget(name):
     fields = {k: v for k, v in base.items() if k not in ("name", "spec")}
     changed = {k for k in fields if getattr(spec, k) != fields[k]} - {"target_rank", "init_rank", "rank"}
     assert changed <= set(expected)
-    record = budget_record(spec, spec_name(method), resolution)
+    record = budget_record(spec, resolution)
     assert record["label"] == RANK2 and record["sizes"] == {k: v for k, v in expected.items() if "rank" in k}
     assert budget_slug(method, None).startswith("r")
     adalora.attach(tiny_bert(), spec)  # and it attaches

@@ -18,9 +18,6 @@ COMMON = dict(max_steps=8, save_strategy="steps", save_steps=4, save_total_limit
 def train(tiny_bert_factory, folder, resume=None, **overrides):
     model, handle = adapted_bert(tiny_bert_factory, SPEC)
     trainer = trainer_for(model, handle, examples(32), folder, **{**COMMON, **overrides})
-    handle.set_total_steps(total_optimizer_steps(trainer))
-    if resume:
-        load_method_state(handle, resume)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     return model, handle, trainer
 

@@ -1,4 +1,4 @@
-"""Mixed precision and DDP semantics of the per-step work (spec §5, §12 fp16 caveat).
+"""Mixed precision and DDP semantics of the per-step work (ALGORITHM.md §5, §12 fp16 caveat).
 
 - accelerate's AcceleratedOptimizer (what the Trainer hands its callbacks) unscales the gradients in place
   before `on_optimizer_step`, and says `step_was_skipped` when the grad scaler found inf/NaN: the callback
@@ -123,8 +123,7 @@ def test_trainer_steps_once_per_optimizer_step_under_bf16_and_accumulation(tmp_p
     args = TrainingArguments(output_dir=str(tmp_path), bf16=True, use_cpu=True, per_device_train_batch_size=4,
                              gradient_accumulation_steps=2, max_steps=6, save_strategy="no", report_to="none",
                              disable_tqdm=True, learning_rate=1e-2, logging_steps=100)
-    trainer = MethodTrainer(model=model, args=args, train_dataset=data, handle=handle,
-                            callbacks=[MethodCallback(handle)])
+    trainer = MethodTrainer(model=model, args=args, train_dataset=data, handle=handle)
     trainer.train()
     assert trainer.accelerator.mixed_precision == "bf16"
     assert calls == list(range(6)) and handle.total_steps == 6

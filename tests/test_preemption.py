@@ -31,11 +31,8 @@ class SignalAt(TrainerCallback):
 def run(tiny_bert_factory, folder, guard=None, signal_at=None, resume=None):
     model, handle = adapted_bert(tiny_bert_factory, SPEC)
     trainer = trainer_for(model, handle, examples(32), folder, **COMMON)
-    handle.set_total_steps(total_optimizer_steps(trainer))
     if signal_at:
         trainer.add_callback(SignalAt(*signal_at))
-    if resume:
-        load_method_state(handle, resume)
     guard = guard or PreemptionGuard()
     trainer.add_callback(guard)
     with guard:

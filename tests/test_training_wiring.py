@@ -34,7 +34,7 @@ def trainer_for(model, handle, data, tmp_path, **overrides):
     cfg.update(overrides)
     args = training_arguments(OmegaConf.create(cfg), tmp_path, seed=0)
     return MethodTrainer(model=model, args=args, train_dataset=data, data_collator=default_data_collator,
-                         handle=handle, callbacks=[MethodCallback(handle)])
+                         handle=handle)
 
 
 class GradsAtFirstStep(TrainerCallback):
@@ -59,7 +59,6 @@ def test_gradient_accumulation_2x4_equals_1x8(tiny_bert_factory, tmp_path):
                               gradient_accumulation_steps=accumulation, max_steps=4, max_grad_norm=0.0)
         trainer.add_callback(grab)
         trainer.add_callback(StopAt(1))
-        handle.set_total_steps(total_optimizer_steps(trainer))
         trainer.train()
         grads[name] = grab.grads
     assert grads["1x8"].keys() == grads["2x4"].keys() and len(grads["1x8"]) > 10
@@ -84,7 +83,6 @@ def test_checkpoints_hold_the_trainable_tensors_and_resume_to_the_same_end(tiny_
 
     model, handle = adapted_bert(tiny_bert_factory, spec)
     trainer = trainer_for(model, handle, data, tmp_path / "straight", **common)
-    handle.set_total_steps(total_optimizer_steps(trainer))
     trainer.train()
     straight = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     straight_pattern = handle.rank_pattern()
@@ -92,7 +90,6 @@ def test_checkpoints_hold_the_trainable_tensors_and_resume_to_the_same_end(tiny_
     model, handle = adapted_bert(tiny_bert_factory, spec)
     trainer = trainer_for(model, handle, data, tmp_path / "stopped", **common)
     trainer.add_callback(StopAt(4))
-    handle.set_total_steps(total_optimizer_steps(trainer))
     trainer.train()
     checkpoint = tmp_path / "stopped" / "checkpoint-4"
     files = {p.name for p in checkpoint.iterdir()}
@@ -103,8 +100,6 @@ def test_checkpoints_hold_the_trainable_tensors_and_resume_to_the_same_end(tiny_
 
     model, handle = adapted_bert(tiny_bert_factory, spec)  # a fresh process: pretrained weights, new adapters
     trainer = trainer_for(model, handle, data, tmp_path / "stopped", **common)
-    handle.set_total_steps(total_optimizer_steps(trainer))
-    load_method_state(handle, checkpoint)
     trainer.train(resume_from_checkpoint=str(checkpoint))
     assert trainer.state.global_step == 8
     for n, p in model.named_parameters():
@@ -137,7 +132,6 @@ def test_bf16_trains_on_a_cpu(tiny_bert_factory, tmp_path):
     model, handle = adapted_bert(tiny_bert_factory, spec)
     trainer = trainer_for(model, handle, examples(16), tmp_path, max_steps=4, bf16=True)
     assert trainer.args.bf16 and trainer.args.use_cpu
-    handle.set_total_steps(total_optimizer_steps(trainer))
     out = trainer.train()
     assert out.global_step == 4 and torch.isfinite(torch.tensor(out.training_loss))
     assert sum(handle.rank_pattern().values()) == 2 * 12  # the allocator stepped under autocast

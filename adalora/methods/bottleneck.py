@@ -1,11 +1,11 @@
 """The bottleneck both adapter methods insert (Houlsby et al., 2019; Pfeiffer et al., 2021), as the official
-AdaLoRA repository builds its baselines (spec §8): Linear(width -> dim) -> activation -> Linear(dim -> width),
+AdaLoRA repository builds its baselines (ALGORITHM.md §8): Linear(width -> dim) -> activation -> Linear(dim -> width),
 both with bias. It returns the bottleneck's output only; the method adds it where it belongs.
 
 Initialisation. The official DeBERTa fork creates the adapters inside the model, so HF's `_init_weights` gives
-both projections N(0, 0.02²) weights and zero biases (spec §8, derived, not verified). Then the adapter is not
+both projections N(0, 0.02²) weights and zero biases (ALGORITHM.md §8, derived, not verified). Then the adapter is not
 zero at init and the adapted model's outputs differ from the pretrained model's from step 0. The suite's rule is
-that every method starts exactly at the pretrained function (Δ = 0 at init, spec §17 item 1), so by default the
+that every method starts exactly at the pretrained function (Δ = 0 at init, ALGORITHM.md §17 item 1), so by default the
 up-projection starts at zero ("zero": down ~ N(0, init_std²), up = 0, zero biases), as LoRA's B = 0 does;
 "normal" is the official path's N(0, init_std²) for both projections, for a faithful replication.
 """
@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..backbone import freeze_all_but_head
+from ..handle import Handle
 from ..families import adapter_sites, site_width
 from ..targets import set_submodule
 
@@ -50,10 +51,13 @@ class Bottleneck(nn.Module):
         return self.up(self.act(self.down(x.to(self.down.weight.dtype)))).to(x.dtype)
 
 
-class AdapterHandleMixin:
-    """Accounting shared by the two adapter handles: `layers` maps each insertion point to its wrapper."""
+class AdapterHandle(Handle):
+    """The handle of both adapter methods: `layers` maps each insertion point to its wrapper."""
 
-    layers: dict[str, nn.Module]
+    def __init__(self, model: nn.Module, spec, layers: dict[str, nn.Module], method: str) -> None:
+        super().__init__(model, spec)
+        self.layers = layers
+        self.method = method
 
     def adapter_parameters(self) -> list[nn.Parameter]:
         return [p for layer in self.layers.values() for p in layer.adapter.parameters()]

@@ -35,10 +35,6 @@ class Layout:
     def tasks(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.task for c in self.columns if c.task != "all"))
 
-    @property
-    def has_average(self) -> bool:
-        return any(c.task == "all" for c in self.columns)
-
 
 GLUE_COLUMNS = (
     Column("mnli", "accuracy", "MNLI-m"), Column("mnli", "accuracy_mm", "MNLI-mm"),

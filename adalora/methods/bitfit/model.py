@@ -3,15 +3,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from ...backbone import backbone_of, freeze_all_but_head
+from ...backbone import freeze_all_but_head
 from ...handle import Handle
+from ...sizes import backbone_biases
 from .config import BitFit
-
-
-def backbone_biases(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    """(name, parameter) of every backbone parameter whose name contains "bias" (the official selection rule)."""
-    backbone = backbone_of(model) or model
-    return [(name, p) for name, p in backbone.named_parameters() if "bias" in name]
 
 
 class BitFitHandle(Handle):

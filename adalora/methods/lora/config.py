@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...errors import AdaLoRAError
-from ..adalora.config import REG_FORMS
+from .. import validation
 
 INITS = ("gaussian", "kaiming")
 
@@ -18,7 +17,7 @@ class LoRA:
     targets: module-name suffixes or one regular expression; None = the model family's six matrix types.
     orth_reg_weight / reg_form: LoRA_regu (paper Table 5) when orth_reg_weight > 0: AdaLoRA's orthogonal
         regulariser applied to A and B (||A Aᵀ - I||, ||Bᵀ B - I||), as the paper describes it ("(4) on A and B").
-        Which form the paper ran is unconfirmed (spec §2); we use the same form AdaLoRA runs by default ("code":
+        Which form the paper ran is unconfirmed (ALGORITHM.md §2); we use the same form AdaLoRA runs by default ("code":
         the mean of unsquared Frobenius norms), not the official code's cosine-based "frd" regulariser.
     """
 
@@ -32,14 +31,7 @@ class LoRA:
     reg_form: str = "code"
 
     def __post_init__(self) -> None:
-        if isinstance(self.rank, bool) or int(self.rank) != self.rank or self.rank < 1:
-            raise AdaLoRAError(f"rank={self.rank} must be a positive integer")
-        if not 0 <= self.dropout < 1:
-            raise AdaLoRAError(f"dropout={self.dropout} must lie in [0, 1)")
-        if self.init not in INITS:
-            raise AdaLoRAError(f"init={self.init!r} is not one of {', '.join(INITS)}")
-        if self.orth_reg_weight < 0:
-            raise AdaLoRAError(f"orth_reg_weight={self.orth_reg_weight} must be >= 0")
-        if self.reg_form not in REG_FORMS:
-            raise AdaLoRAError(f"reg_form={self.reg_form!r} is not one of {', '.join(REG_FORMS)}")
-        self.rank = int(self.rank)
+        validation.positive_int(self, "rank")
+        validation.dropout(self)
+        validation.one_of(self, "init", INITS)
+        validation.regulariser(self)

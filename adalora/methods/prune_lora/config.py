@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..adalora.config import check_allocation_fields
+from .. import validation
 from ..lora.config import INITS
-from ...errors import AdaLoRAError
 
 IMPORTANCE = ("sensitivity_uncertainty", "sensitivity")
 
@@ -14,7 +13,7 @@ IMPORTANCE = ("sensitivity_uncertainty", "sensitivity")
 @dataclass
 class PruneLoRA:
     """LoRA, W x + b + (alpha / init_rank) B A x, pruned doublet by doublet as the official research code's
-    `RankSelector` does it (spec §11, Table 4 note):
+    `RankSelector` does it (ALGORITHM.md §11, Table 4 note):
 
     - every entry of A and B is scored as in AdaLoRA (I = |w * grad|, EMAs Ī and Ū, s = Ī * Ū);
     - the score of doublet i is mean_j s(A_ij) + mean_j s(B_ji) (no singular value to add);
@@ -54,6 +53,5 @@ class PruneLoRA:
     score_weights: str = "post"
 
     def __post_init__(self) -> None:
-        check_allocation_fields(self, IMPORTANCE, unit="doublet")
-        if self.init not in INITS:
-            raise AdaLoRAError(f"init={self.init!r} is not one of {', '.join(INITS)}")
+        validation.allocation(self, IMPORTANCE, unit="doublet")
+        validation.one_of(self, "init", INITS)

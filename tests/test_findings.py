@@ -113,3 +113,15 @@ def test_the_readme_section_is_replaced_between_its_markers(tmp_path):
     readme.write_text("no markers")
     with pytest.raises(SystemExit):
         findings.update_readme(readme, "x")
+
+
+def test_fig3_heat_maps_come_from_runs_above_the_majority_class(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "tables"
+    pattern = {(layer, kind): (3 if kind in ("W_f1", "W_f2") else 1) for layer in range(6) for kind in BERT_TYPES}
+    put(runs, "sst2", "adalora", "83k", [80.0, 81.0, 79.0, 40.0, 82.0], pattern=pattern)
+    put(runs, "sst2", "adalora", "332k", [40.0] * 5, pattern=pattern)                    # learnt nothing: no map
+    assert findings.main(["--runs", str(runs), "--out", str(out), "--readme", "", "--lr-search", str(tmp_path / "x"),
+                          "--pilots", str(tmp_path / "x")]) == 0
+    assert sorted(p.name for p in (out / "minilm").glob("claims_fig3_*.png")) == ["claims_fig3_sst2_83k.png"]
+    md = (out / "minilm/claims.md").read_text()
+    assert "### SST-2, 83k (seeds 1, 2, 3, 5)" in md and "| 0 | 1.0 | 1.0 | 1.0 | 1.0 | 3.0 | 3.0 |" in md

@@ -430,12 +430,45 @@ def readme_section(f: Findings) -> str:
     return "\n".join(lines)
 
 
-def claims_markdown(f: Findings) -> str:
+def learning_rank_cells(data: Data) -> list[tuple[str, object, list[Record]]]:
+    """(task, budget group, records) of every AdaLoRA cell of the current protocol, keeping only the runs that beat
+    the majority class and carry a rank pattern (Fig. 3 from runs that learnt something)."""
+    from .figures import has_rank_pattern
+    cells = []
+    for (model, task, method, gkey), recs in data.found.cells.items():
+        if model != data.model or method != "adalora":
+            continue
+        kept = [r for r in recs if r.seed in SEEDS and data.current(r) and has_rank_pattern(r) and beats_majority(r)]
+        if kept:
+            cells.append((task, data.found.groups[gkey], kept))
+    return sorted(cells, key=lambda c: (c[0], c[1].sort_key))
+
+
+def rank_lines(cells) -> list[str]:
+    from .figures import rank_grid
+    lines = ["", "## Fig. 3: AdaLoRA's final rank, runs above the majority class only", "",
+             "Mean final rank per layer × matrix type over the AdaLoRA runs of each cell that beat the majority class "
+             "(the heat maps: `claims_fig3_<task>_<budget>.png`). The shares and their tests are in the Fig. 3 rows "
+             "above."]
+    if not cells:
+        lines += ["", "No AdaLoRA run of this protocol above the majority class yet."]
+    for task, group, recs in cells:
+        types, layers, values = rank_grid(recs)
+        lines += ["", f"### {TASK_NAMES.get(task, task)}, {group.label} (seeds {', '.join(str(r.seed) for r in recs)})",
+                  "", "| layer | " + " | ".join(types) + " |", "|---|" + "---:|" * len(types)]
+        for j, layer in enumerate(layers):
+            lines.append(f"| {layer} | " + " | ".join("–" if values[i][j] is None else f"{values[i][j]:.1f}"
+                                                      for i in range(len(types))) + " |")
+    return lines
+
+
+def claims_markdown(f: Findings, rank_cells=()) -> str:
     lines = ["# The paper's claims at CPU scale — MiniLM-L6", "",
-             "Built by `make tables` (`python -m runners.tables.findings`) from results/runs/minilm (seeds 1–5). "
-             "Verdict rules, the statistics and the families are described in runners/tables/findings.py and "
-             "runners/tables/stats.py.", ""]
+             "Built by `make tables` (`python -m runners.tables.findings`) from results/runs/minilm (seeds 1–5, "
+             "records of the current conf/experiment/cpu/protocol.yaml only). Verdict rules, the statistics and the "
+             "families are described in runners/tables/findings.py and runners/tables/stats.py.", ""]
     lines += detail(f.found, [t for t in f.tasks if t in MAIN_METRIC])
+    lines += rank_lines(list(rank_cells))
     return "\n".join(lines) + "\n"
 
 
@@ -462,12 +495,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, default=Path("results/README.md"))
     args = parser.parse_args(argv)
     f = build(args.runs, args.lr_search, args.pilots)
+    data = Data(collect(args.runs), protocol=protocol_settings())
+    cells = learning_rank_cells(data)
     out = args.out / MODEL / "claims.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    text = claims_markdown(f)
-    if not out.is_file() or out.read_text() != text:
-        out.write_text(text)
-        print(f"  wrote   {out}")
+    files = {out: claims_markdown(f, cells).encode()}
+    if cells:
+        from .figures import fig3
+        for task, group, recs in cells:
+            files[out.parent / f"claims_fig3_{task}_{group.slug}.png"] = fig3(MODEL, task, group, recs)
+    for stale in out.parent.glob("claims_fig3_*.png"):
+        if stale not in files:
+            stale.unlink()
+            print(f"  removed {stale}")
+    for path, content in files.items():
+        if not path.is_file() or path.read_bytes() != content:
+            path.write_bytes(content)
+            print(f"  wrote   {path}")
     if args.readme and args.readme.is_file():
         if update_readme(args.readme, readme_section(f)):
             print(f"  wrote   {args.readme} (claim table)")

@@ -65,8 +65,8 @@ cpu-sweeps: $(STAMP) ## the reported runs, seeds 1-5: Table 1, Fig. 2, Table 5, 
 	$(CPU_RUN) +experiment=cpu/table5 $(if $(TASK),task=$(TASK))
 	$(CPU_RUN) +experiment=cpu/table4 $(if $(TASK),task=$(TASK))
 
-cpu-plan: $(STAMP) ## what the CPU sweeps would run and what is already done; runs nothing [TASK=sst2]
-	for e in lr_grid table1 fig2 table5 table4; do $(PY) run.py +experiment=cpu/$$e $(if $(TASK),task=$(TASK)) hydra.sweeper.dry_run=true | grep -c '^run' | sed "s/^/cpu\/$$e: to run: /"; done
+cpu-plan: $(STAMP) ## the CPU reproduction's compute estimate per sweep and task (runs nothing)
+	$(PY) -m runners.cpu_plan
 
 clean: ## remove outputs of local runs (keeps .venv and results/)
 	rm -rf outputs multirun .pytest_cache

@@ -36,6 +36,7 @@ def table1_records(runs, task="sst2", ada_gain=3.0, full=80.0):
 def test_table1_family_holm_and_verdicts(tmp_path):
     runs = tmp_path / "runs"
     table1_records(runs)
+    table1_records(runs, task="cola", full=0.0)      # CoLA does not learn: out of the family
     f = findings.build(runs)
     rows = [r for r in f.found if r.claim.family == "Table 1" and r.task == "sst2"]
     assert len(rows) == 8 and all(r.test is not None and r.test.n == 5 for r in rows)
@@ -46,10 +47,10 @@ def test_table1_family_holm_and_verdicts(tmp_path):
     assert rows[0].test.mean_diff == pytest.approx(first.mean_diff) and rows[0].test.p_t == pytest.approx(first.p_t)
     for r in rows:
         assert r.verdict == ("confirmed" if r.test.p_holm < 0.05 else "not confirmed")
-    assert f.informative["sst2"] is True and f.informative["cola"] is None
-    assert all(r.verdict in ("pending", findings.DROPPED) for r in f.found if r.task == "cola")
+    assert f.informative["sst2"] is True and f.informative["cola"] is False
+    assert all(r.verdict in ("not testable here", findings.DROPPED) for r in f.found if r.task == "cola")
     # families with no records yet stay pending, and so does the claim table's summary
-    assert all(r.verdict == "pending" for r in f.found if r.claim.family == "Table 4")
+    assert all(r.verdict == "pending" for r in f.found if r.claim.family == "Table 4" and r.task == "sst2")
     lines = findings.claim_table(f.found, ["sst2"])
     assert any("| Table 4 |" in line and "pending (10 of 30 runs of its cells done)" in line for line in lines)
 
@@ -59,6 +60,14 @@ def test_records_of_another_protocol_are_left_out(tmp_path):
     put(runs, "sst2", "full", None, [80.0] * 5, steps=160)          # issue 9's length
     f = findings.build(runs)
     assert f.runs_done == 0 and f.informative["sst2"] is None
+
+
+def test_an_undecided_task_keeps_the_family_pending(tmp_path):
+    runs = tmp_path / "runs"
+    table1_records(runs)                              # SST-2 complete, CoLA not run yet: its tests will join
+    f = findings.build(runs)
+    assert f.informative["cola"] is None
+    assert all(r.verdict == "pending" for r in f.found if r.claim.family == "Table 1")
 
 
 def test_four_seeds_keep_a_family_pending(tmp_path):

@@ -273,15 +273,18 @@ def results(data: Data, tasks: list[str], plan: set | None = None) -> list[Resul
 
 
 def judge(found: list[Result], informative: dict[str, bool | None]) -> list[Result]:
-    """Holm over each family's tests, then each comparison's verdict."""
+    """Holm over each family's tests, then each comparison's verdict. A family's tests are those of every task not
+    ruled out (a task still undecided counts: its comparisons will join the family), so a verdict is final only
+    once the whole family has its five seeds on every task that learns."""
     for family in FAMILIES:
-        mine = [r for r in found if r.claim.family == family and informative.get(r.task) and r.verdict != DROPPED]
+        mine = [r for r in found if r.claim.family == family and informative.get(r.task) is not False
+                and r.verdict != DROPPED]
         adjusted = holm([r.test.p_t if r.test is not None else None for r in mine])
-        complete = all(r.test is not None and r.test.n == len(SEEDS) for r in mine)
+        complete = all(r.test is not None and r.test.n == len(SEEDS) and informative.get(r.task) for r in mine)
         for r, q in zip(mine, adjusted):
             if r.test is not None:
                 r.test = replace(r.test, p_holm=q)
-            if r.test is None or not complete:
+            if not complete:
                 r.verdict = "pending"
             elif r.test.p_holm is not None and r.test.p_holm < ALPHA:
                 r.verdict = "confirmed" if r.test.mean_diff > 0 else "refuted"

@@ -13,7 +13,7 @@ CONF = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("task", "method", "model", "trainer", "logger", "hparams")
 LAUNCHERS_BUILT_IN = ("basic", "submitit_local", "submitit_slurm")
 # Pieces other configs compose, not experiments to pick: conf/experiment/paper/<part>/ (what hparams=scripts|paper
-# loads) and the CPU reproduction's chosen rates (written by runners.lr_search, loaded by cpu/seeds).
+# loads) and the CPU reproduction's chosen rates (written by runners.lr_search, loaded by cpu/protocol).
 EXPERIMENT_PARTS = ("paper/settings", "paper/tasks", "paper/methods", "paper/cells", "paper/variants", "cpu/chosen_lr")
 
 

@@ -9,7 +9,7 @@ from hydra.core.global_hydra import GlobalHydra
 from runners.cli import CONF
 from runners.methods import normalise_budget
 from runners.records import REQUIRED
-from runners.run import run_key
+from runners.plan import run_key
 from test_cli import run_cli
 
 BASE = ["task=sst2", "model=tiny-bert", "task.data_dir=data/glue/sst2", "task.max_train_samples=32",

@@ -1,4 +1,4 @@
-"""AdaLoRA's rank allocator (spec §3-5): importance scores, the budget schedule, the global threshold, masking.
+"""AdaLoRA's rank allocator (ALGORITHM.md §3-5): importance scores, the budget schedule, the global threshold, masking.
 
 Per optimizer step t (0-based), called after `optimizer.step()` and before `zero_grad()`:
 1. if t < T - t_final: for every entry w of every lora_A / lora_E / lora_B,
@@ -12,9 +12,9 @@ Per optimizer step t (0-based), called after `optimizer.step()` and before `zero
 
 The same allocator prunes LoRA *doublets* (Prune-LoRA, Table 4) when the layers have no lora_E: the score is
 mean_j s(A_ij) + mean_j s(B_ji) and a pruned doublet has its A row and B column zeroed in place, as the official
-research code's `RankSelector` does (spec §11).
+research code's `RankSelector` does (ALGORITHM.md §11).
 
-Importance variants (spec §3): "sensitivity" scores s = Ī (the official research code's "sensitivity only" path,
+Importance variants (ALGORITHM.md §3): "sensitivity" scores s = Ī (the official research code's "sensitivity only" path,
 beta2 outside (0, 1)), "magnitude" scores a triplet by |λ_i| alone (its `magE,onlyE` setting).
 
 All adapted matrices are handled at once. The statistics live in two flat buffers laid out by shape group (per
@@ -25,6 +25,10 @@ the buffer (no stacking), the threshold comes from one kthvalue and the mask fro
 allocated on a step that only updates the scores, and nothing waits on the host (no .item()). The arithmetic is
 operation for operation the official code's (and PEFT's), so the statistics are bitwise the same as theirs. The
 buffers follow the adapters to their device (a trainer moves the model after `attach`).
+
+Slicing (AdaLoRA's `slice_final`): once the final phase has fixed the pattern, `slice_layers` cuts every layer down to
+its kept triplets (SVDLinear.keep_only). The statistics keep their initial-rank layout (they are frozen by then and
+saved with the run), the masks keep describing the initial rank, and the allocator neither scores nor masks again.
 """
 from __future__ import annotations
 
@@ -38,6 +42,13 @@ from ...grouping import group_indices
 from ...schedule import budget_at, resolve_steps, validate_schedule
 
 CPU_CHUNK = 1 << 16  # entries per chunk of the EMA step on a CPU (a few hundred KiB per buffer: cache-sized)
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 class RankAllocator:
@@ -68,6 +79,8 @@ class RankAllocator:
         self.order = [i for g in self.groups for i in g]
         self.ranks_in_order = [ranks[i] for i in self.order]
         self._collect_parameters()
+        self._shapes = [tuple(p.shape) for p in self.params]   # initial-rank shapes: the statistics' layout
+        self.sliced = False                                       # layers cut down to their kept triplets
         # An allocator that never masks (SVD-LoRA) needs no statistics at all.
         tracks_ipt = self.allocate and spec.importance != "magnitude"
         tracks_unc = tracks_ipt and spec.importance == "sensitivity_uncertainty"
@@ -126,7 +139,7 @@ class RankAllocator:
     def _set_views(self) -> None:
         """Per-parameter views of the flat buffers, in parameter order (the public, saved form of the statistics)."""
         def views(flat):
-            return [flat[o:o + p.numel()].view(p.shape) for o, p in zip(self._offsets, self.params)]
+            return [flat[o:o + _numel(shape)].view(shape) for o, shape in zip(self._offsets, self._shapes)]
 
         self.ema_ipt = views(self._ipt_flat) if self._ipt_flat is not None else []
         self.ema_unc = views(self._unc_flat) if self._unc_flat is not None else []
@@ -155,7 +168,7 @@ class RankAllocator:
             chunks, members, start = [], [], 0
             for i in sorted(range(len(self.params)), key=self._offsets.__getitem__):
                 members.append(i)
-                end = self._offsets[i] + self.params[i].numel()
+                end = self._offsets[i] + _numel(self._shapes[i])
                 if end - start >= limit:
                     chunks.append((members, start, end))
                     members, start = [], end
@@ -164,8 +177,8 @@ class RankAllocator:
             longest = max(end - start for _, start, end in chunks)
             self._scratch = (self._flat(longest), self._flat(longest))   # |w * grad| and a temporary
             self._plan = [(members, start, end,
-                           [self._scratch[0][self._offsets[i] - start:self._offsets[i] - start + self.params[i].numel()]
-                            .view(self.params[i].shape) for i in members])
+                           [self._scratch[0][self._offsets[i] - start:self._offsets[i] - start + _numel(self._shapes[i])]
+                            .view(self._shapes[i]) for i in members])
                           for members, start, end in chunks]
         return self._plan
 
@@ -193,7 +206,7 @@ class RankAllocator:
 
     def scores_update_at(self, t: int) -> bool:
         """Whether step t updates the importance statistics (they are frozen from T - t_final on)."""
-        if not self.ema_ipt:
+        if not self.ema_ipt or self.sliced:
             return False
         self.budget(t)  # the same clear error when the total steps are unknown
         return t < self.final_phase_start
@@ -214,7 +227,7 @@ class RankAllocator:
         parameters as they are now) and the gradients now:
         I = |w * g|, Ī <- b1 Ī + (1 - b1) I, Ū <- b2 Ū + (1 - b2) |I - Ī|, each product rounded as the official code
         rounds it."""
-        if not self.ema_ipt:
+        if not self.ema_ipt or self.sliced:
             return
         self._follow_device()
         weights = self.params if weights is None else list(weights)
@@ -278,7 +291,7 @@ class RankAllocator:
     def step(self, t: int, *, update: bool = True, weights: Sequence[torch.Tensor] | None = None) -> None:
         """The allocator's work at optimizer step t: update the scores (unless `update=False`, e.g. on a step the
         grad scaler skipped) from `weights` (default: the post-update parameters), then mask per the schedule."""
-        if not self.allocate:  # SVD-LoRA: never masks, needs no statistics
+        if not self.allocate or self.sliced:  # SVD-LoRA never masks; sliced layers hold only kept triplets
             self.last_step = t
             return
         self._follow_device()
@@ -328,8 +341,33 @@ class RankAllocator:
             raise AdaLoRAError(f"the rank mask covers {keep.numel()} components where this model has "
                                f"{self.init_budget}; load it with the same init_rank")
         self.keep = keep
-        if apply:
+        if apply and not self.sliced:
             self.apply(keep)
+
+    # --- slicing (the final phase at the final size) -------------------------------------------------------
+    def per_layer_keep(self) -> list[torch.Tensor]:
+        """The current keep mask of every layer (in layer order), each over the layer's initial rank."""
+        return self._keep_per_layer()
+
+    @torch.no_grad()
+    def slice_layers(self, mask: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        """Cut every layer down to its kept triplets (default: the fixed final pattern) and stop scoring and
+        masking. Returns, per layer, the indices of the kept triplets (for slicing optimizer state)."""
+        if self.sliced:
+            raise AdaLoRAError("the layers are already sliced to their kept triplets")
+        if not self.has_E:
+            raise AdaLoRAError("slicing needs SVD-form layers (lora_E); these are LoRA doublets")
+        if mask is None:
+            if self.final_keep is None:
+                raise AdaLoRAError("the final rank pattern is not fixed yet: slice after the budget phase")
+            self.keep = self.final_keep
+            mask = self._keep_per_layer()
+        self._follow_device()
+        indices = [layer.keep_only(keep) for layer, keep in zip(self.layers, mask)]
+        self.sliced = True
+        self._collect_parameters()
+        self.pre_weights, self._plan, self._scratch, self._elem = None, None, None, None
+        return indices
 
     # --- resume ------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -343,6 +381,7 @@ class RankAllocator:
             "final_keep": None if self.final_keep is None else self.final_keep.clone(),
             "history": [list(h) for h in self.history],
             "last_step": self.last_step,
+            "sliced": self.sliced,
         }
 
     @torch.no_grad()
@@ -371,3 +410,8 @@ class RankAllocator:
                                    f"{self.init_budget}; resume with the same ranks and targets")
         self.history = [tuple(h) for h in state["history"]]
         self.last_step = state["last_step"]
+        if state.get("sliced") and not self.sliced:   # a state saved after slicing: cut the layers alike, so the
+            self.slice_layers(self._keep_per_layer())  # saved weights and optimizer state fit them
+        elif self.sliced and not state.get("sliced"):
+            raise AdaLoRAError("these layers are sliced to their kept triplets but the state was saved before "
+                               "slicing; load it into a freshly attached model")

@@ -1,5 +1,20 @@
-"""Attaching AdaLoRA to a model, and the handle a training loop drives."""
+"""Attaching AdaLoRA to a model, and the handle a training loop drives.
+
+With `slice_final=True` the handle cuts P, Λ, Q down to the kept triplets once the final phase fixes the rank
+pattern (the first masking step at or after T - t_final), together with the optimizer's per-parameter state
+(AdamW's exp_avg / exp_avg_sq), so the final phase trains at the target size. The optimizer is the one
+`bind_optimizer` was given (the suite's MethodCallback binds the Trainer's at `on_train_begin`); without one, under
+DDP (whose gradient buckets are fixed when the model is wrapped), or with optimizer state of other shapes (e.g.
+Adafactor's factored moments) the handle logs one line and the run goes on masked at the initial rank.
+
+What slicing changes: the masked run's final phase still trains the pruned triplets' P columns and Q rows through
+the orthogonal regulariser (over all r rows, spec §2) and counts the pruned λ's gradients in the clipping norm;
+the sliced run has neither. With orth_reg_weight = 0 and no clipping the two runs are the same up to float rounding
+(tests/test_slicing.py); otherwise they differ slightly, which is why the option is off by default.
+"""
 from __future__ import annotations
+
+import logging
 
 import torch
 from torch import nn
@@ -13,6 +28,8 @@ from .config import AdaLoRA
 from .layer import SVDLinear
 from .regularizer import orthogonal_regularizer
 
+log = logging.getLogger("adalora")
+
 
 class AdaLoRAHandle(Handle):
     """AdaLoRA's handle; Prune-LoRA's derives from it (same allocator, LoRA doublets instead of triplets)."""
@@ -24,6 +41,8 @@ class AdaLoRAHandle(Handle):
         self.layers = layers
         self.allocator = RankAllocator(list(layers.items()), spec)
         self._snapshot_step: int | None = None
+        self.optimizer = None
+        self.slice_skipped: str | None = None   # why slice_final did not slice, once it should have
         if spec.total_steps is not None:
             self.set_total_steps(spec.total_steps)
 
@@ -51,11 +70,71 @@ class AdaLoRAHandle(Handle):
                                    f"handle.before_optimizer_step({step}) before optimizer.step()")
             weights = self.allocator.pre_weights
         self.allocator.step(step, weights=weights)
+        if getattr(self.spec, "slice_final", False) and self.allocator.final_keep is not None:
+            self._slice_final()
+
+    # --- slicing the final phase ---------------------------------------------------------------------------
+    def bind_optimizer(self, optimizer) -> None:
+        """The optimizer training the adapters (wrappers such as accelerate's are unwrapped), whose state slicing
+        cuts with the parameters."""
+        while hasattr(optimizer, "optimizer") and not isinstance(optimizer, torch.optim.Optimizer):
+            optimizer = optimizer.optimizer
+        self.optimizer = optimizer
+
+    @property
+    def sliced(self) -> bool:
+        return self.allocator.sliced
+
+    def _skip_slicing(self, reason: str) -> None:
+        if self.slice_skipped is None:
+            self.slice_skipped = reason
+            log.warning("slice_final: not slicing (%s); the final phase trains masked at the initial rank", reason)
+
+    def _slice_final(self) -> None:
+        if self.allocator.sliced or self.slice_skipped is not None:
+            return
+        if torch.distributed.is_available() and torch.distributed.is_initialized() \
+                and torch.distributed.get_world_size() > 1:
+            return self._skip_slicing(f"DDP over {torch.distributed.get_world_size()} processes fixes the gradient "
+                                      f"buckets' shapes when the model is wrapped")
+        if self.optimizer is None:
+            return self._skip_slicing("no optimizer bound: call handle.bind_optimizer(optimizer) before training")
+        params = self.allocator.params
+        shapes = [p.shape for p in params]
+        states = [self.optimizer.state.get(p, {}) for p in params]
+        for p, state in zip(params, states):
+            odd = [k for k, v in state.items() if torch.is_tensor(v) and v.dim() > 0 and v.shape != p.shape]
+            if odd:
+                return self._skip_slicing(f"optimizer state {odd[0]!r} is not shaped like its parameter")
+        indices = self.allocator.slice_layers()
+        n = self.allocator.n
+        with torch.no_grad():
+            for k, (shape, state) in enumerate(zip(shapes, states)):   # params: every A, then every E, then every B
+                index, dim = indices[k % n], (1 if k >= 2 * n else 0)
+                for key, value in state.items():
+                    if torch.is_tensor(value) and value.dim() > 0 and value.shape == shape:
+                        state[key] = value.index_select(dim, index.to(value.device)).contiguous()
+        log.info("slice_final: at step %s the adapters were cut to their %d kept triplets (of %d)",
+                 self.allocator.last_step, sum(layer.r for layer in self.layers.values()), self.allocator.init_budget)
+
+    def prepare_load(self, config: dict, shapes: dict[str, tuple[int, ...]]) -> None:
+        """Before an adapter folder's tensors are copied in: a folder saved after slicing holds the kept triplets
+        only, so the freshly attached layers are cut to its rank mask first."""
+        mask = config.get("rank_mask")
+        if self.allocator.sliced or not mask:
+            return
+        saved_ranks = [tuple(shapes.get(f"{name}.lora_A", (layer.r,)))[0] for name, layer in self.layers.items()]
+        if saved_ranks == [layer.r for layer in self.layers.values()]:
+            return
+        self.allocator.set_rank_mask(mask, apply=False)
+        self.allocator.slice_layers(self.allocator.per_layer_keep())
 
     def skipped_step(self, step: int) -> None:
         """A step whose update the grad scaler skipped (inf/NaN gradients): the scores are left as they were and
         the schedule still masks on time (the weights did not change)."""
         self.allocator.step(step, update=False)
+        if getattr(self.spec, "slice_final", False) and self.allocator.final_keep is not None:
+            self._slice_final()
 
     def adapter_parameters(self) -> list[nn.Parameter]:
         return list(self.allocator.params)

@@ -168,7 +168,7 @@ def test_minilm_sweep_gives_its_own_tables_and_figures_byte_stable_across_runs(t
     assert "| SST-2 | 0.38% | AdaLoRA − LoRA | 1, 2, 3 | +0.50 |" in md and "↳ Δ" not in md
     figures = sorted(p.name for p in (out / "minilm").glob("*.png"))
     assert figures == ["fig2_glue.png"] + [f"fig3_rank_pattern_{t}_{b}.png" for t in ("cola", "rte", "sst2")
-                                           for b in ("0.38pct", "1.5pct")]
+                                           for b in ("0.38pct", "1.5pct")] + ["params_glue.png"]
     assert all((out / "minilm" / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
     assert (out / DEB / "table1_glue.md").read_text().count("(3)") == 0   # MiniLM never enters DeBERTa's table
 
@@ -182,7 +182,8 @@ def test_minilm_sweep_gives_its_own_tables_and_figures_byte_stable_across_runs(t
     assert "removed " in done.stdout and "fig3_rank_pattern_sst2_1.5pct.png" in done.stdout
     second = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     changed = sorted(str(p) for p in second if second[p] != first.get(p))
-    assert changed == ["README.md", "minilm/fig2_glue.png", "minilm/rank_pattern.md", "minilm/table15_cost.md",
+    assert changed == ["README.md", "minilm/fig2_glue.png", "minilm/params_glue.png", "minilm/rank_pattern.md",
+                       "minilm/table15_cost.md",
                        "minilm/table15_cost.tex", "minilm/table1_glue.md", "minilm/table1_glue.tex",
                        "minilm/table4_ablation_importance.md",
                        "minilm/table4_ablation_importance.tex", "minilm/table5_ablation_components.md",
@@ -202,7 +203,9 @@ def test_with_no_records_the_tables_hold_the_papers_numbers_and_say_what_is_miss
     assert "| ↳ paper | 0.65% | 0.65% | 87.6 | 93.7 | 86.0 | 88.9 |" in (out / DEB / "table2_squad.md").read_text()
     assert "| ↳ paper | 1.10% | 1.10% | 44.35 | 21.13 | 36.13 |" in (out / "bart-large/table3_summarization.md").read_text()
     assert any("Fig. 3" in m and "no AdaLoRA record" in m for m in report.messages)
-    assert sorted(p.name for p in out.rglob("*.png")) == ["fig2_glue.png", "fig2_squad.png", "fig2_summarization.png"]
+    assert sorted(p.name for p in out.rglob("*.png")) == ["fig2_glue.png", "fig2_squad.png", "fig2_summarization.png",
+                                                          "params_glue.png", "params_squad.png",
+                                                          "params_summarization.png"]
 
 
 def test_committed_tables_are_what_make_tables_builds(tmp_path):

@@ -18,13 +18,15 @@ from .figures import fig2, fig3, has_rank_pattern
 from .index import Output, index
 from .layouts import LAYOUTS, TASK_NAMES
 from .paper import PaperDataError, load_paper
+from .param_curves import file_name as param_curves_file
+from .param_curves import param_curves
 from .ranks import rank_pattern_markdown
 from .render import latex, markdown
 
 __all__ = ["PaperDataError", "Report", "make_tables"]
 
 FAMILY_NAMES = {"glue": "GLUE tasks", "squad": "SQuAD", "summarization": "summarisation"}
-OWN_FILE = re.compile(r"^(table\d+_[\w-]+\.(md|tex)|fig[23]_[\w.-]+\.png|rank_pattern\.md)$")
+OWN_FILE = re.compile(r"^(table\d+_[\w-]+\.(md|tex)|fig[23]_[\w.-]+\.png|params_[\w.-]+\.png|rank_pattern\.md)$")
 
 
 @dataclass
@@ -67,6 +69,13 @@ def make_tables(runs_dir: Path, paper_dir: Path, out_dir: Path, runs_label: str 
                     what = f"Fig. 2 layout: metric against budget, {FAMILY_NAMES[layout.fig2]}"
                     outputs.append(Output("figure", what, model, [name], used,
                                           "" if used else "the paper's values only; no records yet"))
+                png, used = param_curves(layout, model, found, paper, render=figures)
+                if png is not None:
+                    name = param_curves_file(model, layout)
+                    if figures:
+                        files[name] = png
+                    outputs.append(Output("figure", f"score against trained parameters, {FAMILY_NAMES[layout.fig2]}",
+                                          model, [name], used, "" if used else "the paper's values only; no records yet"))
 
     rank_cells = [(cell, [r for r in recs if has_rank_pattern(r)]) for cell, recs in found.cells.items()
                   if cell[2] == "adalora"]

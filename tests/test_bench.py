@@ -32,23 +32,38 @@ def test_quick_bench_writes_record_and_table(tmp_path, no_cuda, capsys):
     record = json.loads(out.read_text())
     ratios = record["step_time_ratio"]
     assert ratios["adalora_vs_lora"] > 0 and ratios["adalora_vs_peft_adalora"] > 0 and ratios["delta_t"] == 10
+    assert ratios["adalora_sliced_vs_lora"] > 0
     assert record["machine"]["threads"] == 1 and record["machine"]["cpu"] and record["machine"]["device"] == "cpu"
     assert {"torch", "transformers", "peft"} <= set(record["versions"])
     assert len(record["load"]["start"]) == 3
     variants = record["models"]["tiny-bert"]["variants"]
-    assert set(variants) == {"lora", "adalora", "peft_adalora", "adalora_dt1", "peft_adalora_dt1", "full"}
+    assert set(variants) == {"lora", "adalora", "peft_adalora", "adalora_dt1", "peft_adalora_dt1", "full",
+                             "adalora_final", "adalora_sliced"}
     for v in variants.values():
-        assert v["step"]["n"] == 2 and v["step"]["median"] > 0 and len(v["step"]["samples"]) == 2
+        assert v["step"]["n"] == 4 and v["step"]["median"] > 0 and len(v["step"]["samples"]) == 4
         assert all(s > 300 for s in v["steps"])                      # inside the budget phase (t_init = 200)
     assert variants["adalora_dt1"]["masking_steps"] == variants["adalora_dt1"]["steps"]
+    assert all(s > 2000 - 800 for s in variants["adalora_sliced"]["steps"])   # the final phase (T - t_final)
+    assert variants["adalora_final"]["masking_steps"] == variants["adalora_final"]["steps"]
+    assert variants["adalora_sliced"]["masking_steps"] == []
+    assert variants["adalora_sliced"]["trainable_parameters"] < variants["adalora_final"]["trainable_parameters"]
+    comparisons = record["models"]["tiny-bert"]["comparisons"]
+    for key in ("adalora_vs_lora", "adalora_vs_peft_adalora", "adalora_sliced_vs_lora"):
+        c = comparisons[key]
+        assert c["n"] == 4 and c["ci_low"] <= c["ratio"] <= c["ci_high"]
+    # quick mode is never a verdict
+    assert record["verdict_valid"] is False
+    assert all(t["met"] in (True, False) and "why" in t for t in record["targets"].values())
     assert variants["adalora"]["trainable_parameters"] > variants["lora"]["trainable_parameters"]
     assert variants["adalora"]["state_bytes"]["method"] > 0 == variants["lora"]["state_bytes"]["method"]
     scaling = record["method_step_scaling"]["rows"]
     assert [r["layers"] for r in scaling] == [1] and scaling[0]["matrices"] == 6
     assert {"ours_update", "ours_update_mask", "peft_update", "peft_update_mask"} <= set(scaling[0])
-    assert set(record["targets"]) >= {"adalora_vs_lora", "adalora_vs_peft_adalora", "method_step_share"}
+    assert set(record["targets"]) >= {"adalora_vs_lora", "adalora_vs_peft_adalora", "adalora_sliced_vs_lora",
+                                      "method_step_share"}
     text = table.read_text()
-    assert "| AdaLoRA (ours) ΔT=10 |" in text and "## Method step alone" in text
+    assert "| AdaLoRA (ours) ΔT=10 |" in text and "## Method step alone" in text and "95% CI" in text
+    assert "Quick mode" in text
     assert text in capsys.readouterr().out
 
 
@@ -80,3 +95,40 @@ def test_cuda_without_a_gpu_is_refused(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert main(["--device", "cuda", "--out", str(tmp_path / "x.json")]) == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_a_busy_machine_is_refused_and_a_loaded_run_is_no_verdict(monkeypatch, tmp_path, capsys):
+    import os
+
+    from runners.bench import run as bench_run
+    from runners.bench.run import targets
+
+    cores = os.cpu_count() or 1
+    monkeypatch.setattr(bench_run.os, "getloadavg", lambda: (cores + 3.0, cores + 2.0, cores + 1.0))
+    assert main(["--models", "tiny-bert", "--out", str(tmp_path / "x.json"), "--table", str(tmp_path / "x.md")]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("error: the machine is busy") and "--allow-load" in err and err.count("\n") == 1
+    assert not (tmp_path / "x.json").exists()
+
+    good = {"ratio": 1.0, "ci_low": 0.99, "ci_high": 1.01, "n": 30}
+    models = {"m": {"comparisons": {"adalora_vs_lora": good, "adalora_vs_peft_adalora": {**good, "ratio": 0.8,
+                                                                                         "ci_high": 0.85}},
+                    "method_step_share": {}, "label": "m"}}
+    quiet = targets(models, None, ("cpu_ratio_of_medians", "x"), heavy_load=False)
+    loaded = targets(models, None, ("cpu_ratio_of_medians", "x"), heavy_load=True)
+    assert quiet["adalora_vs_lora"]["met"] and quiet["adalora_vs_peft_adalora"]["met"]
+    assert not loaded["adalora_vs_lora"]["met"] and "heavy load" in loaded["adalora_vs_lora"]["why"]
+
+
+def test_a_target_needs_its_whole_interval_under_the_goal():
+    from runners.bench.stats import paired_ratio, verdict
+
+    a = [1.00 + 0.01 * (k % 3) for k in range(30)]
+    b = [1.0] * 30
+    est = paired_ratio(a, b)
+    assert est["n"] == 30 and est["ci_low"] <= est["ratio"] <= est["ci_high"]
+    assert verdict(est, 1.03, 1.05)["met"]
+    noisy = paired_ratio([1.0 + (0.3 if k % 2 else -0.25) for k in range(30)], b)
+    v = verdict(noisy, 1.03, 1.05)
+    assert not v["met"] and noisy["ci_high"] > 1.05
+    assert not verdict(paired_ratio(a[:2], b[:2]), 1.03)["met"]       # two rounds: no interval, no verdict

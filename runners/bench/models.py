@@ -69,7 +69,7 @@ def tiny_deberta() -> nn.Module:
 
 
 MODELS = {
-    "minilm": BenchModel("minilm", "MiniLM-L6 (packaged, pretrained)", minilm, batch=16, seq_len=128, vocab=30522),
+    "minilm": BenchModel("minilm", "MiniLM-L6 (packaged, pretrained)", minilm, batch=16, seq_len=64, vocab=30522),
     "deberta-v3-base-shape": BenchModel("deberta-v3-base-shape", "DeBERTa-v3-base shape (random weights)",
                                         deberta_v3_base_shape, batch=2, seq_len=128, vocab=128100),
     "tiny-bert": BenchModel("tiny-bert", "tiny BERT (config, for tests)", tiny_bert, batch=4, seq_len=16, vocab=100),

@@ -37,7 +37,8 @@ def summary(samples: Sequence[float]) -> dict:
 
 
 def interleave(trainees: Sequence[Trainee], batch: dict, *, warmup: int, repeats: int, first_step: int,
-               max_grad_norm: float, device: torch.device, progress: Callable[[str], None] = print) -> dict:
+               max_grad_norm: float, device: torch.device, progress: Callable[[str], None] = print,
+               autocast: torch.dtype | None = None) -> dict:
     """Run warmup + repeats rounds; return per variant the summaries of its measured steps and their parts, the
     steps that masked, and the load average seen at each round."""
     clock = make_clock(device)
@@ -54,7 +55,7 @@ def interleave(trainees: Sequence[Trainee], batch: dict, *, warmup: int, repeats
             gc.disable()
             try:
                 for trainee in order:
-                    times = train_step(trainee, batch, step, clock, max_grad_norm)
+                    times = train_step(trainee, batch, step, clock, max_grad_norm, autocast)
                     if rnd >= warmup:
                         for key, value in times.items():
                             raw[trainee.spec.name].setdefault(key, []).append(value)
@@ -62,7 +63,7 @@ def interleave(trainees: Sequence[Trainee], batch: dict, *, warmup: int, repeats
                 gc.enable()
             if rnd >= warmup:
                 for trainee in trainees:
-                    steps[trainee.spec.name].append(step)
+                    steps[trainee.spec.name].append(step + trainee.step_offset)
             loads.append(os.getloadavg()[0])
             if rnd < warmup:
                 progress(f"  warm-up {rnd + 1}/{warmup} (load {loads[-1]:.1f})")
@@ -78,6 +79,9 @@ def interleave(trainees: Sequence[Trainee], batch: dict, *, warmup: int, repeats
         dt = trainee.spec.delta_t
         out[name] = {key: summary(values) for key, values in raw[name].items()}
         out[name]["steps"] = steps[name]
-        out[name]["masking_steps"] = [s for s in steps[name] if dt and s % dt == 0]
+        if trainee.spec.phase == "final":   # the final phase masks every step, unless the layers are sliced
+            out[name]["masking_steps"] = [] if trainee.spec.sliced else list(steps[name])
+        else:
+            out[name]["masking_steps"] = [s for s in steps[name] if dt and s % dt == 0]
     return {"variants": out, "loadavg_1min": loads}
 

@@ -5,9 +5,13 @@ loss), backward, gradient clipping (max norm 1.0), fused AdamW (transformers' de
 (`handle.step(t)` for ours, `update_and_allocate(t)` for PEFT's), then `zero_grad()`.
 
 Equal budget: LoRA at rank 8 against AdaLoRA from 12 down to an average of 8 per matrix, the paper's 1.2M budget
-on DeBERTaV3-base (its Table 7, spec §9), on the same six matrix types of every layer. PEFT's AdaLoRA gets the
+on DeBERTaV3-base (its Table 7, ALGORITHM.md §9), on the same six matrix types of every layer. PEFT's AdaLoRA gets the
 same ranks, alpha, schedule (tinit, tfinal, deltaT, total_step), betas and orthogonal-regulariser weight, the same
 target modules and the same trainable head.
+
+Two more of ours run in the final phase (t > T - t_final, the pattern fixed at target_rank per matrix): masked at the
+initial rank, as the official code trains it, and sliced to the kept triplets (`slice_final`), to compare with LoRA
+at the target rank.
 """
 from __future__ import annotations
 
@@ -53,6 +57,8 @@ class VariantSpec:
     label: str
     kind: str                 # lora | adalora | peft_adalora | full
     delta_t: int | None = None
+    phase: str = "budget"     # budget: steps inside the budget phase; final: after T - t_final, pattern fixed
+    sliced: bool = False      # final phase only: the layers cut to the kept triplets (slice_final)
 
 
 def variant_specs(delta_ts: tuple[int, ...]) -> list[VariantSpec]:
@@ -63,6 +69,10 @@ def variant_specs(delta_ts: tuple[int, ...]) -> list[VariantSpec]:
         specs.append(VariantSpec(f"adalora{suffix}", f"AdaLoRA (ours) ΔT={dt}", "adalora", dt))
         specs.append(VariantSpec(f"peft_adalora{suffix}", f"AdaLoRA (PEFT) ΔT={dt}", "peft_adalora", dt))
     specs.append(VariantSpec("full", "Full fine-tuning", "full"))
+    dt = delta_ts[0]
+    specs.append(VariantSpec("adalora_final", "AdaLoRA (ours) final phase, masked", "adalora", dt, phase="final"))
+    specs.append(VariantSpec("adalora_sliced", "AdaLoRA (ours) final phase, sliced", "adalora", dt, phase="final",
+                             sliced=True))
     return specs
 
 
@@ -77,6 +87,7 @@ class Trainee:
     loss: Callable[[dict], torch.Tensor]
     method_step: Callable[[int], None]
     method_state: Callable[[], object]     # the objects holding the method's statistics (for the accounting)
+    step_offset: int = 0                   # added to the round's step counter (final-phase variants)
 
 
 def _shared_copy(source: nn.Module, share_frozen: bool) -> nn.Module:
@@ -97,11 +108,21 @@ def _optimizer(params: list[nn.Parameter], schedule: Schedule, device: torch.dev
     return torch.optim.AdamW(params, lr=schedule.lr, weight_decay=0.0, fused=True)
 
 
-def adalora_spec(schedule: Schedule, delta_t: int) -> adalora.AdaLoRA:
+def adalora_spec(schedule: Schedule, delta_t: int, slice_final: bool = False) -> adalora.AdaLoRA:
     s = schedule
     return adalora.AdaLoRA(init_rank=s.init_rank, target_rank=s.target_rank, alpha=s.alpha, t_init=s.t_init,
                            t_final=s.t_final, delta_t=delta_t, beta1=s.beta1, beta2=s.beta2,
-                           orth_reg_weight=s.orth_reg_weight, total_steps=s.total_steps)
+                           orth_reg_weight=s.orth_reg_weight, total_steps=s.total_steps, slice_final=slice_final)
+
+
+def fix_final_pattern(handle, schedule: Schedule, sliced: bool) -> None:
+    """Put `handle` where the final phase starts: the pattern fixed at target_rank of init_rank per matrix (which
+    triplets does not change the cost), and with `sliced` the layers cut to it."""
+    keep = [True] * schedule.target_rank + [False] * (schedule.init_rank - schedule.target_rank)
+    handle.set_rank_mask({name: keep for name in handle.layers})
+    handle.allocator.final_keep = handle.allocator.keep
+    if sliced:
+        handle.allocator.slice_layers()
 
 
 def prepare(spec: VariantSpec, source: nn.Module, schedule: Schedule, device: torch.device,
@@ -117,7 +138,9 @@ def prepare(spec: VariantSpec, source: nn.Module, schedule: Schedule, device: to
         handle = adalora.attach(model, adalora.LoRA(rank=schedule.lora_rank, alpha=schedule.lora_alpha))
     elif spec.kind == "adalora":
         model = _shared_copy(source, share_frozen)
-        handle = adalora.attach(model, adalora_spec(schedule, spec.delta_t))
+        handle = adalora.attach(model, adalora_spec(schedule, spec.delta_t, slice_final=spec.sliced))
+        if spec.phase == "final":
+            fix_final_pattern(handle, schedule, spec.sliced)
     else:
         raise ValueError(f"unknown variant kind {spec.kind!r}")
     model.train()
@@ -126,8 +149,11 @@ def prepare(spec: VariantSpec, source: nn.Module, schedule: Schedule, device: to
     def loss(batch: dict) -> torch.Tensor:   # MethodTrainer.compute_loss
         return model(**batch).loss + handle.regularizer()
 
-    return Trainee(spec, model, trainable, _optimizer(trainable, schedule, device), loss, handle.step,
-                   lambda: getattr(handle, "allocator", None))
+    offset = (schedule.total_steps - schedule.t_final + 1 - schedule.first_step) if spec.phase == "final" else 0
+    optimizer = _optimizer(trainable, schedule, device)
+    handle.bind_optimizer(optimizer)
+    return Trainee(spec, model, trainable, optimizer, loss, handle.step, lambda: getattr(handle, "allocator", None),
+                   step_offset=offset)
 
 
 def adapted_module_names(source: nn.Module, schedule: Schedule) -> list[str]:
@@ -163,11 +189,19 @@ def _prepare_peft(spec: VariantSpec, source: nn.Module, schedule: Schedule, devi
 
 
 def train_step(trainee: Trainee, batch: dict, t: int, clock: Callable[[], tuple[float, float]],
-               max_grad_norm: float) -> dict[str, float]:
-    """One optimizer step at step counter t; returns wall-clock and process CPU seconds of the step and of its
-    parts (forward + backward, optimizer, method step)."""
+               max_grad_norm: float, autocast: torch.dtype | None = None) -> dict[str, float]:
+    """One optimizer step at step counter t (plus the variant's offset); returns wall-clock and process CPU seconds
+    of the step and of its parts (forward + backward, optimizer, method step). With `autocast` (torch.bfloat16) the
+    forward pass runs under autocast in that precision, as the Trainer's bf16=True does."""
+    t = t + trainee.step_offset
     marks = [clock()]
-    trainee.loss(batch).backward()
+    if autocast is not None:
+        device_type = next(iter(batch.values())).device.type
+        with torch.autocast(device_type, dtype=autocast):
+            loss = trainee.loss(batch)
+    else:
+        loss = trainee.loss(batch)
+    loss.backward()
     marks.append(clock())
     torch.nn.utils.clip_grad_norm_(trainee.trainable, max_grad_norm)
     trainee.optimizer.step()

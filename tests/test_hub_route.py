@@ -106,17 +106,53 @@ def finish(proc: subprocess.Popen, timeout: float = 900) -> subprocess.Completed
 
 
 @pytest.fixture(scope="session")
-def paper_runs(hub, tmp_path_factory):
-    """The README's MNLI, SQuAD v2.0 and XSum commands (hparams=scripts), all at once, through the mirror."""
+def launched(hub, tmp_path_factory):
+    """Every run of this file, started at once (each is mostly imports; together they share the cores):
+    - the README's MNLI, SQuAD v2.0 and XSum commands (hparams=scripts) through the mirror, each into an empty cache;
+    - three users without the Hub: no network at all (nothing listens at HF_ENDPOINT); HF_HUB_OFFLINE=1 and an
+      empty cache; HF_HUB_OFFLINE=1 and a cache holding the tokenizer of microsoft/deberta-v3-base but not its
+      weights."""
+    import huggingface_hub
+
     commands = readme_commands()
     assert {"mnli", "squad_v2", "xsum"} <= set(commands), f"README's paper commands: {commands}"
-    home = tmp_path_factory.mktemp("user")
-    started = time.monotonic()
-    procs = {task: start([*commands[task], *FAST[task], *COMMON], home / task, HF_ENDPOINT=hub.url)
+    users, offline = tmp_path_factory.mktemp("user"), tmp_path_factory.mktemp("offline")
+    half = offline / "half"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # this session runs offline
+        huggingface_hub.snapshot_download("microsoft/deberta-v3-base", cache_dir=half / "hf/hub", endpoint=hub.url,
+                                          allow_patterns=["*.json", "spm.model"])
+    rte = ["task=rte", "method=adalora", "budget=0.3%", "task.data_dir=data/glue/rte", "trainer.max_steps=2"]
+    procs = {task: (start([*commands[task], *FAST[task], *COMMON], users / task, HF_ENDPOINT=hub.url), users / task)
              for task in ("mnli", "squad_v2", "xsum")}
-    done = {task: finish(p) for task, p in procs.items()}
-    print(f"three paper runs through the mirror: {time.monotonic() - started:.0f} s")
-    return {task: (result, home / task) for task, result in done.items()}
+    procs.update({
+        "no network": (start(rte, offline / "nonet", HF_ENDPOINT="http://127.0.0.1:9"), offline / "nonet"),
+        "offline, no data": (start(["task=mnli", "method=adalora", "budget=0.3%"], offline / "empty",
+                                   HF_HUB_OFFLINE="1"), offline / "empty"),
+        "offline, half a model": (start(rte, half, HF_HUB_OFFLINE="1"), half),
+    })
+    started = time.monotonic()
+    done = {name: (finish(proc), home) for name, (proc, home) in procs.items()}
+    print(f"{len(done)} runs at once: {time.monotonic() - started:.0f} s")
+    return done
+
+
+@pytest.fixture(scope="session")
+def paper_runs(launched):
+    return {task: launched[task] for task in ("mnli", "squad_v2", "xsum")}
+
+
+@pytest.fixture(scope="session")
+def failed_runs(launched):
+    return {name: launched[name][0] for name in ("no network", "offline, no data", "offline, half a model")}
+
+
+def test_the_readmes_first_command_is_the_papers_run():
+    commands = [line.split("#", 1)[0].strip() for line in (REPO / "README.md").read_text().splitlines()
+                if "run.py" in line.split("#", 1)[0]]
+    assert commands[0] == "python run.py task=mnli method=adalora budget=0.3%", commands[:3]
+    text = (REPO / "README.md").read_text()
+    assert text.index("source .venv/bin/activate") < text.index(commands[0])
 
 
 def the_record(home: Path) -> dict:
@@ -182,27 +218,6 @@ def test_the_model_keeps_the_paper_dropout(hub, tmp_path, monkeypatch):
 
 
 # --- what a user without the Hub meets -------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def failed_runs(hub, tmp_path_factory):
-    """Three users at once: no network at all; HF_HUB_OFFLINE=1 and an empty cache; HF_HUB_OFFLINE=1 and a cache
-    holding the tokenizer of microsoft/deberta-v3-base but not its weights."""
-    import huggingface_hub
-
-    home = tmp_path_factory.mktemp("offline")
-    half = home / "half"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # this session runs offline
-        huggingface_hub.snapshot_download("microsoft/deberta-v3-base", cache_dir=half / "hf/hub", endpoint=hub.url,
-                                          allow_patterns=["*.json", "spm.model"])
-    rte = ["task=rte", "method=adalora", "budget=0.3%", "task.data_dir=data/glue/rte", "trainer.max_steps=2"]
-    procs = {
-        "no network": start(rte, home / "nonet", HF_ENDPOINT="http://127.0.0.1:9"),  # nothing listens there
-        "offline, no data": start(["task=mnli", "method=adalora", "budget=0.3%"], home / "empty", HF_HUB_OFFLINE="1"),
-        "offline, half a model": start(rte, half, HF_HUB_OFFLINE="1"),
-    }
-    return {name: finish(p, timeout=300) for name, p in procs.items()}
-
-
 def one_line(done: subprocess.CompletedProcess) -> str:
     assert done.returncode == 2, (done.returncode, done.stderr[-3000:])
     assert "Traceback" not in done.stderr, done.stderr[-3000:]

@@ -92,8 +92,8 @@ AdaLoRA against every other method at the same task and budget, paired by seed o
 
 ## Notes
 
-- ALGORITHM.md §14.7: Table 5 gives 95.64 for AdaLoRA SST-2 at 0.08% (paper: AdaLoRA 0.08%, SST-2)
-- ALGORITHM.md §14.7: Table 4 RTE 0.08%/0.16% (87.36/87.73) do not line up with Table 1's AdaLoRA 0.32M RTE (87.36), which has the 0.16% sizes (paper: AdaLoRA 0.08%, RTE; AdaLoRA 0.16%, RTE)
+- spec §14.7: Table 5 gives 95.64 for AdaLoRA SST-2 at 0.08% (paper: AdaLoRA 0.08%, SST-2)
+- spec §14.7: Table 4 RTE 0.08%/0.16% (87.36/87.73) do not line up with Table 1's AdaLoRA 0.32M RTE (87.36), which has the 0.16% sizes (paper: AdaLoRA 0.08%, RTE; AdaLoRA 0.16%, RTE)
 - records of `deberta-v3-base/sst2/prune-lora/0.16%` differ in settings besides the seed: trainer.learning_rate
 """
 

@@ -35,8 +35,8 @@ class Family:
     model_types: tuple[str, ...]
     targets: tuple[str, ...]                 # module-name suffixes of the adapted Linear layers
     matrix_types: tuple[tuple[str, str], ...]  # (name suffix, label), most specific first
-    houlsby_sites: str                       # regex: modules whose output a Houlsby adapter follows
-    pfeiffer_sites: str                      # regex: the LayerNorm closing each FFN sublayer (Pfeiffer)
+    houlsby_sites: str | None                # regex: modules whose output a Houlsby adapter follows
+    pfeiffer_sites: str | None               # regex: the LayerNorm closing each FFN sublayer (Pfeiffer)
 
     def matrix_type(self, module_name: str) -> str:
         for suffix, label in self.matrix_types:
@@ -45,7 +45,7 @@ class Family:
         return module_name.rsplit(".", 1)[-1]
 
 
-_LAYER = re.compile(r"(?:(encoder|decoder)\.layers|layer)\.(\d+)\.")
+_LAYER = re.compile(r"(?:(encoder|decoder)\.layers|\blayers|\blayer|\bh)\.(\d+)\.")
 
 BERT = Family(
     name="bert",
@@ -75,7 +75,29 @@ BART = Family(
     houlsby_sites=r"(?:.+\.)?layers\.\d+\.(?:self_attn\.out_proj|encoder_attn\.out_proj|fc2)",
     pfeiffer_sites=r"(?:.+\.)?layers\.\d+\.final_layer_norm",
 )
-FAMILIES = (BERT, DEBERTA, BART)
+# Decoder-only families (beyond the paper): every attention and MLP projection. Llama-style models (Llama, Mistral,
+# Qwen2/Qwen3) name them alike and have a gated MLP (W_g gates W_f1). GPT-2 stores its projections as Conv1D
+# (y = x W + b, W in x out) and fuses W_q, W_k, W_v into one `c_attn` (in -> 3 x in): it is adapted as the one
+# matrix it is, as PEFT does (adalora.targets.TransposedLinear presents each Conv1D as the Linear it computes).
+# The paper placed no Houlsby / Pfeiffer adapters in these families, and neither does the suite.
+LLAMA = Family(
+    name="llama",
+    model_types=("llama", "mistral", "qwen2", "qwen3"),
+    targets=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    matrix_types=(("q_proj", "W_q"), ("k_proj", "W_k"), ("v_proj", "W_v"), ("o_proj", "W_o"),
+                  ("gate_proj", "W_g"), ("up_proj", "W_f1"), ("down_proj", "W_f2")),
+    houlsby_sites=None,
+    pfeiffer_sites=None,
+)
+GPT2 = Family(
+    name="gpt2",
+    model_types=("gpt2",),
+    targets=("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"),
+    matrix_types=(("attn.c_attn", "W_qkv"), ("attn.c_proj", "W_o"), ("mlp.c_fc", "W_f1"), ("mlp.c_proj", "W_f2")),
+    houlsby_sites=None,
+    pfeiffer_sites=None,
+)
+FAMILIES = (BERT, DEBERTA, BART, LLAMA, GPT2)
 
 # What each adapter method may find at its insertion points: these exact types (a subclass such as LoRALinear or
 # HoulsbyDropout means another method already adapted the module).
@@ -99,7 +121,11 @@ def adapter_sites(model: nn.Module, method: str) -> list[tuple[str, nn.Module]]:
         raise AdaLoRAError(f"{label} adapters need the model family's insertion points, and {type(model).__name__} "
                            f"(model_type {model_type!r}) is not a family the suite knows (BERT, DeBERTa-v2/v3, BART): "
                            f"use bitfit, full, or lora / adalora with targets=[...] on it")
-    pattern = re.compile(getattr(family, f"{method}_sites"))
+    sites = getattr(family, f"{method}_sites")
+    if sites is None:
+        raise AdaLoRAError(f"{label} adapters have no insertion points in the {family.name} family (the paper placed "
+                           f"adapters only in BERT-style encoders and BART): use lora, adalora, bitfit or full on it")
+    pattern = re.compile(sites)
     exclude = head_prefixes(model)
     found, wrong = [], []
     for name, module in model.named_modules():
@@ -126,7 +152,8 @@ def site_width(model: nn.Module, module: nn.Module) -> int:
 
 
 def layer_of(module_name: str) -> str:
-    """The layer a module belongs to: "3" for an encoder-only model, "enc.3" / "dec.3" for BART, "" if none."""
+    """The layer a module belongs to: "3" for an encoder-only or decoder-only model, "enc.3" / "dec.3" for BART,
+    "" if none."""
     m = _LAYER.search(module_name)
     if not m:
         return ""

@@ -304,6 +304,8 @@ def summary_verdict(rows: list[Result]) -> str:
         return "not testable here"
     if any(v == "pending" for v in verdicts):
         done, planned = sum(r.runs_done for r in rows), sum(r.runs_planned for r in rows)
+        if done >= planned:
+            return f"pending (its {planned} runs are done; the rest of the {rows[0].claim.family} family is not)"
         return f"pending ({done} of {planned} runs of its cells done)"
     n, yes, no = len(verdicts), verdicts.count("confirmed"), verdicts.count("refuted")
     if yes == n:

@@ -142,3 +142,21 @@ def test_the_choice_becomes_the_protocols_rate_table(tmp_path):
     table = OmegaConf.to_container(OmegaConf.load(out).cpu_tasks)
     assert table == {"cola": {"lr": {"houlsby": 0.0004}}, "sst2": {"lr": {"adalora": 0.0016}}}
     assert "**0.0016: 85.00**" in (grid / "README.md").read_text()
+
+
+def test_the_protocols_compute_plan_is_what_cpu_plan_prints(capsys):
+    """The COMPUTE PLAN in protocol.yaml is `python -m runners.cpu_plan`'s output (issue 9's timings from git)."""
+    import re
+    import subprocess
+
+    from runners import cpu_plan
+    if subprocess.run(["git", "cat-file", "-e", "23d5af0"], cwd=PROTOCOL.parents[2]).returncode != 0:
+        pytest.skip("issue 9's records (commit 23d5af0) are not in this clone's history")
+    assert cpu_plan.main([]) == 0
+    out = capsys.readouterr().out
+    runs, hours = re.search(r"total\s+(\d+) runs\s+([\d.]+) CPU h", out).groups()
+    text = (PROTOCOL / "protocol.yaml").read_text()
+    assert f"total {runs} runs, {hours} CPU hours" in text
+    for line in out.splitlines()[:-1]:
+        sweep, task, n, _, _, h = line.split()[:6]
+        assert re.search(rf"{sweep}\s.*{task}\s+{n} runs {h} CPU h", text), line

@@ -93,9 +93,9 @@ def env(home: Path, **extra) -> dict:
     return out
 
 
-def start(args: list[str], home: Path, **extra) -> subprocess.Popen:
+def start(args: list[str], home: Path, results: str = "runs", **extra) -> subprocess.Popen:
     home.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "run.py", *args, f"results_dir={home}/runs", f"outputs_dir={home}/out"]
+    cmd = [sys.executable, "run.py", *args, f"results_dir={home}/{results}", f"outputs_dir={home}/out-{results}"]
     return subprocess.Popen(cmd, cwd=REPO, env=env(home, **extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
@@ -121,6 +121,7 @@ def launched(hub, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # this session runs offline
         huggingface_hub.snapshot_download("microsoft/deberta-v3-base", cache_dir=half / "hf/hub", endpoint=hub.url,
+                                          revision=pinned("model", "deberta-v3-base")[1],
                                           allow_patterns=["*.json", "spm.model"])
     rte = ["task=rte", "method=adalora", "budget=0.3%", "task.data_dir=data/glue/rte", "trainer.max_steps=2"]
     procs = {task: (start([*commands[task], *FAST[task], *COMMON], users / task, HF_ENDPOINT=hub.url), users / task)
@@ -178,8 +179,9 @@ def test_the_readme_paper_command_runs_through_the_hub_to_a_record(paper_runs, h
     # the data and the model came over HTTP from the mirror, under the pinned revision (the cache was empty)
     quoted = revision.replace("/", "%2F")
     assert any(f"/datasets/{hub_id}/resolve/{quoted}/" in path for _, path in hub.requests), hub.requests
-    name_or_path = record["config"]["model"]["name_or_path"]
-    assert any(path.startswith(f"/{name_or_path}/resolve/") for _, path in hub.requests)
+    name_or_path, model_revision = pinned("model", model)
+    assert record["config"]["model"]["name_or_path"] == name_or_path
+    assert any(path.startswith(f"/{name_or_path}/resolve/{model_revision or 'main'}/") for _, path in hub.requests)
     assert (home / "hf/hub" / f"models--{name_or_path.replace('/', '--')}").is_dir()
 
 
@@ -209,7 +211,8 @@ def test_the_model_keeps_the_paper_dropout(hub, tmp_path, monkeypatch):
 
     folder = tmp_path / "deberta"
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # this session runs offline
-    huggingface_hub.snapshot_download("microsoft/deberta-v3-base", local_dir=folder, endpoint=hub.url)
+    huggingface_hub.snapshot_download("microsoft/deberta-v3-base", local_dir=folder, endpoint=hub.url,
+                                      revision=pinned("model", "deberta-v3-base")[1])
     cfg = OmegaConf.create({"name": "deberta-v3-base", "name_or_path": str(folder), "revision": None,
                             "config": None, "overrides": {"cls_dropout": 0.15}})
     task = type("Task", (), {"kind": "classification", "num_labels": 3, "name": "mnli"})()
@@ -240,3 +243,18 @@ def test_without_the_hub_a_user_gets_one_line_naming_what_is_missing_and_the_way
     line = one_line(failed_runs[case])
     for part in names + ways:
         assert part in line, line
+
+
+@pytest.mark.slow
+def test_a_cache_filled_online_serves_the_same_command_offline(paper_runs):
+    """The cluster workflow: run once where the Hub is reachable, then the same command with HF_HUB_OFFLINE=1 (and
+    nothing listening at HF_ENDPOINT) reads the model and the dataset at the pinned revisions from the cache."""
+    done, home = paper_runs["mnli"]
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = finish(start([*readme_commands()["mnli"], *FAST["mnli"], *COMMON], home, results="offline-runs",
+                         HF_HUB_OFFLINE="1", HF_ENDPOINT="http://127.0.0.1:9"), timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    (record,) = [json.loads(p.read_text()) for p in (home / "offline-runs").rglob("seed*.json")]
+    first = the_record(home)
+    assert record["status"] == "ok" and record["config_hash"] == first["config_hash"]
+    assert record["metrics"] == first["metrics"]

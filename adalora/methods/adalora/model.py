@@ -41,7 +41,7 @@ class AdaLoRAHandle(Handle):
         self.layers = layers
         self.allocator = RankAllocator(list(layers.items()), spec)
         self._snapshot_step: int | None = None
-        self.optimizer = None
+        self.bound_optimizer = None   # what bind_optimizer was given (slice_final cuts its state)
         self.slice_skipped: str | None = None   # why slice_final did not slice, once it should have
         if spec.total_steps is not None:
             self.set_total_steps(spec.total_steps)
@@ -79,7 +79,7 @@ class AdaLoRAHandle(Handle):
         cuts with the parameters."""
         while hasattr(optimizer, "optimizer") and not isinstance(optimizer, torch.optim.Optimizer):
             optimizer = optimizer.optimizer
-        self.optimizer = optimizer
+        self.bound_optimizer = optimizer
 
     @property
     def sliced(self) -> bool:
@@ -97,11 +97,11 @@ class AdaLoRAHandle(Handle):
                 and torch.distributed.get_world_size() > 1:
             return self._skip_slicing(f"DDP over {torch.distributed.get_world_size()} processes fixes the gradient "
                                       f"buckets' shapes when the model is wrapped")
-        if self.optimizer is None:
+        if self.bound_optimizer is None:
             return self._skip_slicing("no optimizer bound: call handle.bind_optimizer(optimizer) before training")
         params = self.allocator.params
         shapes = [p.shape for p in params]
-        states = [self.optimizer.state.get(p, {}) for p in params]
+        states = [self.bound_optimizer.state.get(p, {}) for p in params]
         for p, state in zip(params, states):
             odd = [k for k, v in state.items() if torch.is_tensor(v) and v.dim() > 0 and v.shape != p.shape]
             if odd:

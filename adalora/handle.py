@@ -55,6 +55,11 @@ class Handle:
         """Called instead of `step` when the optimizer skipped the update (fp16 grad-scaler overflow): the
         gradients are inf/NaN and must not reach any statistic."""
 
+    def optimizer(self, optimizer_cls, optimizer_kwargs: dict):
+        """An optimizer of the method's own for the trainable parameters (LoRA+: B faster than A), or None for the
+        training loop's default. `optimizer_kwargs` hold the learning rate as `lr`."""
+        return None
+
     def bind_optimizer(self, optimizer) -> None:
         """Called once before training with the optimizer (a wrapper such as accelerate's is fine). Methods that
         reshape their parameters during training (AdaLoRA with slice_final) reshape its state with them."""

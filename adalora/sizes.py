@@ -44,6 +44,12 @@ def rank_unit(model: nn.Module, targets=None) -> tuple[int, int]:
     return sum(m.in_features + m.out_features for _, m in found), len(found)
 
 
+def output_width(model: nn.Module, targets=None) -> int:
+    """Σ_k out_k over the adapted matrices (DoRA's magnitude vectors)."""
+    found = find_linear_targets(model, default_targets(model, targets), exclude=head_prefixes(model))
+    return sum(m.out_features for _, m in found)
+
+
 def adapter_unit(model: nn.Module, method: str) -> tuple[int, int, int]:
     """(Σ (2 w + 1), Σ w, number of adapters) over the method's insertion points: an adapter of width d costs
     d (2 w + 1) + w on hidden width w (down and up projections, both with bias)."""
@@ -92,11 +98,13 @@ class Size:
 
 @dataclass(frozen=True)
 class Rank(Size):
-    """r per adapted matrix for the whole run (LoRA: `rank`; SVD-LoRA: `init_rank`, with r λ per matrix)."""
+    """r per adapted matrix for the whole run (LoRA: `rank`; SVD-LoRA: `init_rank`, with r λ per matrix; DoRA: a
+    magnitude per output besides)."""
 
     fields: tuple[str, ...] = ("rank",)
     paper: str | None = "lora"
     singular_values: bool = False   # SVD form: r λ per matrix besides A and B
+    magnitude: bool = False         # DoRA: one magnitude per output of every adapted matrix
 
     def from_paper(self, row: Mapping) -> dict:
         return self._sizes(row["rank"])
@@ -104,19 +112,23 @@ class Rank(Size):
     def _sizes(self, rank: int) -> dict:
         return {self.fields[0]: rank} if not self.singular_values else {"init_rank": rank, "target_rank": rank}
 
+    def _fixed(self, model, targets) -> int:
+        return output_width(model, targets) if self.magnitude else 0
+
     def nearest(self, model, requested, targets, method, label):
         unit, n = rank_unit(model, targets)
-        rank = round(requested / unit)
+        fixed = self._fixed(model, targets)
+        rank = round((requested - fixed) / unit)
         if rank < 1:
-            raise too_small(label, requested, method, "rank per matrix", unit, 0, n, pretrained_parameters(model))
+            raise too_small(label, requested, method, "rank per matrix", unit, fixed, n, pretrained_parameters(model))
         return self._sizes(rank)
 
     def params(self, model, sizes, targets=None):
-        return sizes[self.fields[0]] * rank_unit(model, targets)[0]
+        return sizes[self.fields[0]] * rank_unit(model, targets)[0] + self._fixed(model, targets)
 
     def allocated(self, model, sizes, targets=None):
         unit, n = rank_unit(model, targets)
-        return sizes[self.fields[0]] * (unit + (n if self.singular_values else 0))
+        return sizes[self.fields[0]] * (unit + (n if self.singular_values else 0)) + self._fixed(model, targets)
 
     def slug(self, fields):
         return f"r{fields[self.fields[0]]}"

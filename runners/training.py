@@ -47,6 +47,16 @@ class MethodTrainer(Trainer):
             load_method_state(self.handle, resume_from_checkpoint)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
+    def create_optimizer(self, model=None):
+        """The method's own optimizer where it has one (LoRA+ through PEFT's helper), else the Trainer's."""
+        if self.optimizer is None:
+            cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, self.model)
+            custom = self.handle.optimizer(cls, kwargs)
+            if custom is not None:
+                self.optimizer = custom
+                return self.optimizer
+        return super().create_optimizer(model) if model is not None else super().create_optimizer()
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs)
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs[0]

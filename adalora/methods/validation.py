@@ -2,7 +2,7 @@
 Integer fields are normalised in place (a YAML 12.0 becomes 12)."""
 from __future__ import annotations
 
-from ..errors import AdaLoRAError
+from ..errors import AdaLoRAError  # noqa: F401 - re-exported for the specs
 
 REG_FORMS = ("code", "paper")   # the orthogonal regulariser's two forms (ALGORITHM.md §2)
 SCORE_WEIGHTS = ("post", "pre")

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow demo tables bench paper plan cpu-repro cpu-select cpu-sweeps cpu-plan clean cluster-up cluster-down cluster-status
+.PHONY: help install test test-slow demo tables bench bench-runs bench-gpu paper plan cpu-repro cpu-select cpu-sweeps cpu-plan clean cluster-up cluster-down cluster-status
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,8 +33,17 @@ tables: $(STAMP) ## rebuild results/tables/ (the paper's tables and figures, our
 	$(PY) -m runners.tables.findings
 
 BENCH_ARGS ?=
-bench: $(STAMP) ## step time and memory of LoRA, AdaLoRA (ours, PEFT's), full FT -> results/bench/latest.json, results/tables/bench.md [BENCH_ARGS="--quick"|"--repeats 30"]
+bench: $(STAMP) ## step time and memory: LoRA, AdaLoRA (ours, PEFT's), full FT; 30 interleaved rounds, 95% CIs (refuses a busy machine) -> results/bench/latest.json, results/tables/bench.md [BENCH_ARGS="--quick"|"--allow-load"]
 	HF_HUB_OFFLINE=1 $(PY) -m runners.bench $(BENCH_ARGS)
+
+bench-runs: $(STAMP) ## real CPU-protocol runs end to end (MiniLM SST-2, CoLA; LoRA, ours, PEFT's AdaLoRA; 5 interleaved reps, one thread) -> results/bench/runs.json, results/tables/bench_runs.md [BENCH_ARGS="--quick"]
+	HF_HUB_OFFLINE=1 $(PY) -m runners.bench.runs $(BENCH_ARGS)
+
+# One H200 (or any CUDA GPU), under 8 minutes: DeBERTa-v3-base shape at the paper's batch 32 x 128, fp32 then bf16.
+GPU_BENCH := --device cuda --models deberta-v3-base-shape --batch deberta-v3-base-shape=32x128 --scaling-layers 12,48 --repeats 30 --warmup 3
+bench-gpu: $(STAMP) ## the GPU benchmark (DeBERTa-v3-base shape, 32 x 128, fp32 and bf16, with CIs) -> results/bench/gpu-{fp32,bf16}.json
+	HF_HUB_OFFLINE=1 $(PY) -m runners.bench $(GPU_BENCH) --dtype fp32 --out results/bench/gpu-fp32.json --table results/tables/bench_gpu_fp32.md
+	HF_HUB_OFFLINE=1 $(PY) -m runners.bench $(GPU_BENCH) --dtype bf16 --no-memory --out results/bench/gpu-bf16.json --table results/tables/bench_gpu_bf16.md
 
 EXP      ?= table1
 LAUNCHER ?=

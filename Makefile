@@ -64,9 +64,11 @@ cpu-repro: $(STAMP) ## the whole CPU reproduction (conf/experiment/cpu/protocol.
 	for t in $(CPU_TASKS); do $(MAKE) cpu-select TASK=$$t && $(MAKE) cpu-sweeps TASK=$$t || exit 1; done
 	$(MAKE) tables
 
-cpu-select: $(STAMP) ## selection: the learning-rate grid at seed 0 -> results/lr-search/, conf/experiment/cpu/chosen_lr.yaml [TASK=sst2]
+cpu-select: $(STAMP) ## selection: the learning-rate grid at seed 0, extended past any edge choice -> results/lr-search/, conf/experiment/cpu/chosen_lr.yaml [TASK=sst2]
 	$(CPU_RUN) +experiment=cpu/lr_grid $(if $(TASK),task=$(TASK))
-	$(PY) -m runners.lr_search
+	$(PY) -m runners.lr_search --extend
+	for i in 1 2 3; do test -f conf/experiment/cpu/lr_extend.yaml || break; \
+	  $(CPU_RUN) +experiment=cpu/lr_extend && $(PY) -m runners.lr_search --extend || exit 1; done
 
 cpu-sweeps: $(STAMP) ## the reported runs, seeds 1-5: Table 1, Fig. 2, Table 5, Table 4 at CPU scale -> results/runs/minilm/ [TASK=sst2]
 	$(CPU_RUN) +experiment=cpu/table1 $(if $(TASK),task=$(TASK))

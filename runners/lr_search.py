@@ -7,8 +7,13 @@ The grid (conf/experiment/cpu/lr_grid.yaml) runs every method on every task at t
 reported seeds 1-5) over the same rule of rates: three rates x2 apart up to the method family's centre. Per task and
 method the rate with the best dev score of the task's main metric is kept; a tie goes to the smaller rate; a failed
 run (e.g. diverged to NaN) is never chosen. A (task, method) whose grid is not complete yet gets no rate (the sweeps
-that need it then stop at composition with the missing key), so a partial grid never decides. A choice at the
-grid's edge, or one no better than the majority class, is flagged in the README and in the YAML's comment.
+that need it then stop at composition with the missing key), so a partial grid never decides. A choice no better
+than the majority class is flagged in the README and in the YAML's comment.
+
+A choice at the grid's edge is not final: the grid extends it by the next rate beyond that edge (x2 up or /2 down),
+the same rule for every method, at most EXTEND_MAX rates beyond the planned three. `--extend` writes those runs as a
+sweep, conf/experiment/cpu/lr_extend.yaml (removed when nothing is left to extend); `make cpu-select` runs it and
+chooses again until every choice is inside its grid or at the cap. Until then the cell has no rate.
 
 The chosen rates land in `cpu_tasks.<task>.lr.<method>`, which conf/experiment/cpu/protocol.yaml reads into
 trainer.learning_rate: every table sweep (cpu/table1, table4, table5, fig2) trains each method at its task's rate.
@@ -27,6 +32,8 @@ from runners.errors import ConfigError
 
 GRID_SWEEP = "python run.py +experiment=cpu/lr_grid"
 GRID_CONFIG = Path(__file__).resolve().parent.parent / "conf" / "experiment" / "cpu" / "lr_grid.yaml"
+EXTEND_CONFIG = GRID_CONFIG.with_name("lr_extend.yaml")
+EXTEND_MAX = 3                  # rates a cell may get beyond its planned grid
 
 
 @dataclass(frozen=True)
@@ -75,11 +82,20 @@ def read_trials(root: Path, model: str, seed: int) -> list[Trial]:
 @dataclass(frozen=True)
 class Choice:
     trial: Trial
-    rates: tuple[float, ...]     # the cell's grid
+    rates: tuple[float, ...]     # the cell's grid (the planned rates and any extension run)
+    planned: int = 3             # how many of them the grid planned
 
     @property
     def at_edge(self) -> bool:
         return len(self.rates) > 1 and self.trial.lr in (self.rates[0], self.rates[-1])
+
+    @property
+    def next_rate(self) -> float | None:
+        """The rate beyond the edge the choice sits at, while the cell may still grow (None: inside, or capped)."""
+        if not self.at_edge or len(self.rates) >= self.planned + EXTEND_MAX:
+            return None
+        return float(f"{self.rates[-1] * 2:.6g}") if self.trial.lr == self.rates[-1] else \
+            float(f"{self.rates[0] / 2:.6g}")
 
     @property
     def learns(self) -> bool:
@@ -114,8 +130,28 @@ def choose(trials: list[Trial], plan: dict[tuple[str, str], set[float]] | None =
         if not ok:
             raise ConfigError(f"every grid run of {cell[1]} on {cell[0]} failed: see {mine[0].path.parent}")
         best = max(ok, key=lambda t: (t.score, -t.lr))
-        chosen[cell] = Choice(best, tuple(sorted({t.lr for t in mine} | want)))
+        choice = Choice(best, tuple(sorted({t.lr for t in mine} | want)), len(want) or 3)
+        if choice.next_rate is not None:
+            missing[cell] = [choice.next_rate]
+        else:
+            chosen[cell] = choice
     return chosen, missing
+
+
+def extension_yaml(missing: dict, trials: list[Trial], seed: int) -> str | None:
+    """The sweep of the rates that extend grids whose best rate sat at an edge (None when there are none)."""
+    done = {(t.task, t.method) for t in trials}
+    cells = [(cell, rates) for cell, rates in sorted(missing.items()) if cell in done]
+    if not cells:
+        return None
+    lines = ["# @package _global_",
+             "# Written by `python -m runners.lr_search --extend`: the next rate beyond the edge for every (task, method)",
+             f"# whose best rate in the grid (selection seed {seed}) sat at an edge. Run by `make cpu-select`; removed",
+             "# when no choice is at an edge. Do not edit.",
+             "defaults:", "  - /experiment/cpu/lr_grid@_global_", "", "hydra:", "  sweeper:", "    grids:"]
+    for (task, method), rates in cells:
+        lines.append(f"      - {{task: {task}, method: {method}, trainer.learning_rate: {rates[0]:g}}}")
+    return "\n".join(lines) + "\n"
 
 
 def _scores(trials: list[Trial], cell: tuple[str, str]) -> str:
@@ -164,8 +200,12 @@ def grid_markdown(chosen: dict, missing: dict, trials: list[Trial], seed: int) -
                 lines.append(f"| {method} | {', '.join(cells)} | {chosen[cell].trial.lr:g} | "
                              f"{'; '.join(chosen[cell].flags()) or '—'} |")
             else:
-                lacking = ", ".join(f"{r:g}" for r in missing.get(cell, []))
-                lines.append(f"| {method} | {', '.join(cells) or '—'} | pending | still to run: {lacking} |")
+                lacking = missing.get(cell, [])
+                run = sorted(t.lr for t in mine if t.method == method)
+                extending = len(run) >= 3 and len(lacking) == 1 and not run[0] <= lacking[0] <= run[-1]
+                why = "best at the grid's edge; next rate:" if extending else "still to run:"
+                lines.append(f"| {method} | {', '.join(cells) or '—'} | pending | {why} "
+                             f"{', '.join(f'{r:g}' for r in lacking)} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -184,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the grid sweep's config (what is planned); '' counts every cell with records as complete")
     parser.add_argument("--model", default="minilm")
     parser.add_argument("--seed", type=int, default=0, help="the selection seed (default 0)")
+    parser.add_argument("--extend", type=Path, nargs="?", const=EXTEND_CONFIG, default=None,
+                        help="write the edge-extension sweep (default conf/experiment/cpu/lr_extend.yaml), or remove "
+                             "it when no choice is at an edge")
     args = parser.parse_args(argv)
     try:
         trials = read_trials(args.results, args.model, args.seed)
@@ -193,6 +236,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _write(args.out, chosen_yaml(chosen, trials, args.seed))
     _write(args.results / "README.md", grid_markdown(chosen, missing, trials, args.seed))
+    if args.extend is not None:
+        text = extension_yaml(missing, trials, args.seed)
+        if text is None:
+            args.extend.unlink(missing_ok=True)
+            print(f"no choice at a grid's edge: {args.extend} removed")
+        else:
+            _write(args.extend, text)
+            print(f"wrote {args.extend}: {text.count('- {task')} rate(s) beyond a grid's edge to run")
     for (task, method), choice in sorted(chosen.items()):
         flags = choice.flags()
         print(f"{task:<5} {method:<20} lr {choice.trial.lr:g}  ({choice.trial.metric} {choice.trial.score:.2f})"

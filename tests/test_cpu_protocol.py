@@ -98,12 +98,13 @@ def write_record(root, lr, method, score, task="sst2", status="ok", seed=0, base
 def test_the_best_rate_is_chosen_failed_runs_never_and_ties_go_low(tmp_path):
     for lr, score in ((1e-4, 60.0), (4e-4, 81.0), (1.6e-3, 81.0)):
         write_record(tmp_path, lr, "lora", score)
-    write_record(tmp_path, 1e-4, "bitfit", 70.0)
+    for lr, score in ((5e-5, 60.0), (1e-4, 70.0)):
+        write_record(tmp_path, lr, "bitfit", score)
     write_record(tmp_path, 6.4e-3, "bitfit", None, status="failed")
     write_record(tmp_path, 1e-4, "lora", 99.0, seed=1)          # a reported seed: never read by the selection
     chosen, missing = lr_search.choose(lr_search.read_trials(tmp_path, "minilm", 0))
     assert chosen[("sst2", "lora")].trial.lr == 4e-4 and chosen[("sst2", "bitfit")].trial.lr == 1e-4
-    assert not missing and not chosen[("sst2", "lora")].at_edge and chosen[("sst2", "bitfit")].at_edge
+    assert not missing and not chosen[("sst2", "lora")].at_edge and not chosen[("sst2", "bitfit")].at_edge
 
 
 def test_an_incomplete_grid_chooses_nothing_and_says_what_is_missing(tmp_path):
@@ -114,6 +115,7 @@ def test_an_incomplete_grid_chooses_nothing_and_says_what_is_missing(tmp_path):
 
 
 def test_a_choice_no_better_than_the_majority_class_is_flagged(tmp_path):
+    write_record(tmp_path, 2e-4, "lora", 50.0)
     for lr in (4e-4, 8e-4):
         write_record(tmp_path, lr, "lora", 50.92)
     chosen, _ = lr_search.choose(lr_search.read_trials(tmp_path, "minilm", 0))
@@ -134,6 +136,7 @@ def test_no_grid_records_is_one_line(tmp_path, capsys):
 
 def test_the_choice_becomes_the_protocols_rate_table(tmp_path):
     grid = tmp_path / "lr-search"
+    write_record(grid, 8e-4, "adalora", 60.0)
     write_record(grid, 1.6e-3, "adalora", 85.0)
     write_record(grid, 3.2e-3, "adalora", 50.0)
     write_record(grid, 4e-4, "houlsby", 80.0, task="cola")
@@ -160,3 +163,30 @@ def test_the_protocols_compute_plan_is_what_cpu_plan_prints(capsys):
     for line in out.splitlines()[:-1]:
         sweep, task, n, _, _, h = line.split()[:6]
         assert re.search(rf"{sweep}\s.*{task}\s+{n} runs {h} CPU h", text), line
+
+
+def test_a_choice_at_the_grids_edge_extends_the_grid_until_it_is_inside(tmp_path):
+    grid, ext = tmp_path / "lr-search", tmp_path / "lr_extend.yaml"
+    for lr, score in ((2.5e-5, 79.0), (5e-5, 80.0), (1e-4, 84.0)):        # best at the upper edge
+        write_record(grid, lr, "full", score)
+    for lr, score in ((4e-4, 82.0), (8e-4, 83.0), (1.6e-3, 81.0)):         # inside
+        write_record(grid, lr, "lora", score)
+    args = ["--results", str(grid), "--out", str(tmp_path / "c.yaml"), "--grid", "", "--extend", str(ext)]
+    assert lr_search.main(args) == 0
+    assert OmegaConf.to_container(OmegaConf.load(tmp_path / "c.yaml").cpu_tasks) == {"sst2": {"lr": {"lora": 0.0008}}}
+    sweep = OmegaConf.load(ext)
+    assert [dict(g) for g in sweep.hydra.sweeper.grids] == [{"task": "sst2", "method": "full",
+                                                            "trainer.learning_rate": 0.0002}]
+    assert "best at the grid's edge; next rate: 0.0002" in (grid / "README.md").read_text()
+    write_record(grid, 2e-4, "full", 83.0)                                 # now inside: 1e-4 is chosen
+    assert lr_search.main(args) == 0 and not ext.exists()
+    assert OmegaConf.load(tmp_path / "c.yaml").cpu_tasks.sst2.lr.full == 1e-4
+
+
+def test_the_extension_stops_at_its_cap(tmp_path):
+    grid = tmp_path / "lr-search"
+    for i, lr in enumerate((4e-4, 8e-4, 1.6e-3, 3.2e-3, 6.4e-3, 1.28e-2)):  # 3 planned + 3 extensions, still rising
+        write_record(grid, lr, "lora", 70.0 + i)
+    chosen, missing = lr_search.choose(lr_search.read_trials(grid, "minilm", 0),
+                                       {("sst2", "lora"): {4e-4, 8e-4, 1.6e-3}})
+    assert not missing and chosen[("sst2", "lora")].trial.lr == 1.28e-2 and chosen[("sst2", "lora")].at_edge

@@ -258,3 +258,30 @@ def test_a_cache_filled_online_serves_the_same_command_offline(paper_runs):
     first = the_record(home)
     assert record["status"] == "ok" and record["config_hash"] == first["config_hash"]
     assert record["metrics"] == first["metrics"]
+
+
+def test_a_wrong_revision_or_repository_is_named_as_such(hub, tmp_path, monkeypatch):
+    """The Hub's own 404s (through the mirror, which answers as the Hub does) become the line's reason: no such
+    revision, or no such (or a private) repository; the ways out stay the same."""
+    import huggingface_hub
+
+    from tasks.hub import hub_failure
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # this session runs offline
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+
+    def error(repo_id, revision):
+        with pytest.raises(Exception) as caught:
+            huggingface_hub.hf_hub_download(repo_id, "config.json", revision=revision, endpoint=hub.url,
+                                            cache_dir=tmp_path)
+        return caught.value
+
+    line = hub_failure("model", "microsoft/deberta-v3-base", "f" * 40,
+                       error("microsoft/deberta-v3-base", "f" * 40), "set model.name_or_path=DIR")
+    assert line == (f"model microsoft/deberta-v3-base (revision {'f' * 40}) has no revision {'f' * 40} on the Hub "
+                    f"({hub.url}): run once with access to the Hub to download it into the cache, or set "
+                    "model.name_or_path=DIR")
+    line = hub_failure("model", "microsoft/deberta-v3-bass", None, error("microsoft/deberta-v3-bass", None), "x")
+    assert f"model microsoft/deberta-v3-bass is not on the Hub ({hub.url}), or is private" in line

@@ -29,11 +29,12 @@ from .methods.lora.config import LoRA
 from .methods.lora.layer import LoRALinear
 from .methods.pfeiffer.config import Pfeiffer
 from .methods.prune_lora.config import PruneLoRA
+from .methods.sora.config import SoRA
 from .peft_export import export_peft
 from .registry import Method, method, methods, register
 from .saving import load_adapter, load_state, save_adapter, save_state
 
 __all__ = ["AdaLoRA", "AdaLoRAError", "BitFit", "Budget", "Full", "Handle", "Houlsby", "LoRA", "LoRALinear", "Method",
-           "Pfeiffer", "PruneLoRA", "Resolution", "SVDLinear", "attach", "build_spec", "export_peft", "is_merged",
+           "Pfeiffer", "PruneLoRA", "Resolution", "SVDLinear", "SoRA", "attach", "build_spec", "export_peft", "is_merged",
            "load_adapter", "load_state", "merge", "method", "method_parameters", "methods", "parse_budget", "register",
            "resolve_budget", "save_adapter", "save_state", "spec_fields", "unmerge"]

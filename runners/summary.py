@@ -47,8 +47,8 @@ def summary(record: dict, record_path, baseline: dict | None, layout: dict | Non
     lines.append(f" trainable parameters   {params['trainable']:,} = {100 * params['trainable_share']:.3f}% of "
                  f"{params['pretrained']:,} pretrained (adapter {params['adapter']:,}, head {params['head']:,})")
     if "retained" in params:
-        lines.append(f" AdaLoRA kept rank      {params['kept_rank']} of {params['init_budget']} "
-                     f"(target {params['target_budget']}); retained P,Q parameters {params['retained']:,}")
+        lines.append(f" kept rank              {params['kept_rank']} of {params['init_budget']} "
+                     f"(target {params['target_budget']}); retained P,Q / A,B parameters {params['retained']:,}")
     if record.get("rank_pattern") and layout:
         lines.append(" kept rank per layer x matrix type:")
         lines.extend(rank_table(record["rank_pattern"], layout))

@@ -178,3 +178,45 @@ def test_sliced_model_saves_loads_exports_and_merges(base, tmp_path):
     fresh2 = copy.deepcopy(base)
     adalora.load_adapter(fresh2, tmp_path / "adapter", include_state=False)
     torch.testing.assert_close(logits(fresh2, data[1]), expected, rtol=0, atol=0)
+
+
+# --- through the suite's Trainer (MethodTrainer + MethodCallback: bind_optimizer at on_train_begin) ---------------
+def _trainer_run(tmp_path, spec_, resume=None, **overrides):
+    from runners.training import MethodTrainer  # noqa: F401  (the trainer_for helper builds one)
+    from test_training_wiring import adapted_bert, examples, trainer_for
+
+    model, handle = adapted_bert(lambda seed=0: tiny_bert(seed=seed), spec_)
+    trainer = trainer_for(model, handle, examples(48), tmp_path,
+                          **{"max_steps": 10, "save_strategy": "no", **overrides})
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    return model, handle
+
+
+def _adapter(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_trainer_sliced_run_equals_masked_run_and_resumes_after_slicing(tmp_path):
+    schedule = dict(init_rank=4, target_rank=2, alpha=8, t_init=2, t_final=4, delta_t=1, orth_reg_weight=0.0)
+    masked_model, masked = _trainer_run(tmp_path / "masked", adalora.AdaLoRA(**schedule), max_grad_norm=0.0)
+    sliced_model, sliced = _trainer_run(tmp_path / "sliced", adalora.AdaLoRA(**schedule, slice_final=True),
+                                        max_grad_norm=0.0)
+    assert sliced.sliced and sliced.bound_optimizer is not None
+    assert sliced.rank_pattern() == masked.rank_pattern()
+    for name, layer in sliced.layers.items():
+        keep = torch.tensor(masked.rank_mask()[name])
+        torch.testing.assert_close(layer.lora_E, masked.layers[name].lora_E[keep], rtol=1e-5, atol=1e-6)
+    x = batches(1)[0]
+    torch.testing.assert_close(logits(sliced_model, x), logits(masked_model, x), rtol=1e-5, atol=1e-5)
+
+    # a checkpoint after slicing (slicing at step 6 of 10; checkpoints at 8 and 10), resumed in a fresh run
+    spec_ = adalora.AdaLoRA(**schedule, slice_final=True)
+    straight_model, _ = _trainer_run(tmp_path / "ckpt", spec_, max_grad_norm=0.0, save_strategy="steps",
+                                     save_steps=8, save_total_limit=None)
+    resumed_model, resumed = _trainer_run(tmp_path / "ckpt", spec_, resume=tmp_path / "ckpt" / "checkpoint-8",
+                                          max_grad_norm=0.0, save_strategy="no")
+    assert resumed.sliced
+    final, again = _adapter(straight_model), _adapter(resumed_model)
+    assert final.keys() == again.keys()
+    for name in final:
+        torch.testing.assert_close(again[name], final[name], rtol=1e-6, atol=1e-7)

@@ -196,6 +196,14 @@ start_slurm() {
         wait_for 60 slurmctld scontrol ping
         STARTED_CTLD=1
         say "slurmctld started"
+        # jobs a cluster stopped without `down` left in its saved state (a test cluster keeps none): cancel them
+        # before slurmd comes up, so none is requeued and run again; job ids go on from where they were
+        local left
+        left=$(squeue -h -o %i | tr '\n' ' ')
+        if [ -n "${left// /}" ]; then
+            scancel $left 2>/dev/null || true
+            say "cancelled jobs left by an earlier run of this cluster: $left"
+        fi
     fi
     if [ -n "${CONFIG_CHANGED:-}" ] && [ -z "${STARTED_CTLD:-}" ]; then
         scontrol reconfigure && say "slurm.conf changed: slurmctld and slurmd reconfigured"

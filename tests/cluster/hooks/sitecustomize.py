@@ -2,7 +2,8 @@
 sbatch hands the environment on to the jobs. With ADALORA_TEST_STEP_DELAY=SECONDS, every training step of the
 suite's trainer first sleeps that long, so a test can requeue, time out or cancel a real SLURM job while it trains
 (tests/slow_steps.py does the same for a process started by hand). The sleep changes no number the run computes.
-Without the variable nothing is touched."""
+Without the variable nothing is touched, and neither in a job that SLURM has requeued (SLURM_RESTART_COUNT > 0):
+the slowing is there to catch the first run mid-training; the requeued run goes at full speed."""
 import os
 import sys
 
@@ -41,5 +42,5 @@ class _SlowSteps:
         return spec
 
 
-if DELAY:
+if DELAY and int(os.environ.get("SLURM_RESTART_COUNT") or 0) == 0:
     sys.meta_path.insert(0, _SlowSteps())

@@ -35,7 +35,8 @@ class RunContext:
     resolution: Resolution | None = None
     handle: object | None = None         # what adalora.attach returned
     data_sizes: dict = field(default_factory=dict)   # train_examples, eval_examples
-    timings: dict = field(default_factory=dict)      # seconds per phase: load, train, evaluate
+    timings: dict = field(default_factory=dict)      # seconds outside training: load_s, evaluate_s
+    cost: dict = field(default_factory=dict)         # runners/cost.py's CostMeter summary of the training loop
 
     @classmethod
     def open(cls, cfg: DictConfig, task) -> "RunContext":
@@ -82,6 +83,7 @@ class RunContext:
             "train_examples": self.data_sizes.get("train_examples"),
             "eval_examples": self.data_sizes.get("eval_examples"),
             "wall_time_s": round(time.time() - self.started, 2),
+            "cost": {**self.cost, **self.timings},
             "run_key": self.key.cell + f"/seed{self.key.seed}",
             "config_hash": self.key.config_hash,
             "config_hash_rule": HASH_RULE,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -12,6 +13,7 @@ from tasks import get_task
 
 from . import tracking
 from .context import RunContext
+from .cost import CostMeter
 from .data import prepare, subsample
 from .errors import RunFailed
 from .evaluation import baseline, evaluate
@@ -93,20 +95,26 @@ def _train(ctx: RunContext, session: tracking.Session) -> dict:
     checkpoint = last_good_checkpoint(ctx.output_dir, tidy=is_main_process()) if cfg.resume else None
     if checkpoint:
         log.info("resuming %s from %s", ctx.key.cell, checkpoint)
-    guard = PreemptionGuard()
+    guard, meter = PreemptionGuard(), CostMeter()
     trainer.add_callback(guard)
+    trainer.add_callback(meter)
+    ctx.timings["load_s"] = round(time.time() - ctx.started, 2)
     try:
         with guard:
             trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except Diverged as stop:  # a failed record, and the sweep carries on
+        ctx.cost = meter.summary()
         record = ctx.record(trainer, status="failed")
         record["failure"] = {"kind": "diverged", "reason": str(stop), "step": stop.step, "loss": str(stop.value)}
         if trainer.is_world_process_zero():
             write_json_atomic(ctx.record_path, record)
         raise RunFailed(f"{ctx.key.cell} seed {ctx.key.seed}: {stop}; recorded as failed in {ctx.record_path}") from None
     guard.requeue()  # stopped on SIGTERM / SIGUSR1 / submitit's signal: its checkpoint is saved; exit for requeue
+    ctx.cost = meter.summary()
+    evaluating = time.time()
     metrics = evaluate(trainer, task, eval_sets, cfg.task)
     reference = baseline(task, raw, cfg.task)
+    ctx.timings["evaluate_s"] = round(time.time() - evaluating, 2)
 
     record = ctx.record(trainer, status="ok", metrics=metrics, reference=reference)
     if trainer.is_world_process_zero():

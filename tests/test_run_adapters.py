@@ -29,6 +29,9 @@ def test_a_finished_run_loads_and_exports_to_peft(repo, tmp_path, method):
     run_dir = record["output_dir"]
     assert record["adapter"] == f"{run_dir}/adapter"
     assert config_hash(record["config"]) == record["config_hash"]   # the stored config is the hashed one
+    cost = record["cost"]                                             # Table 15's columns, from the record
+    assert cost["steps_timed"] == 6 and cost["step_time_median_s"] > 0 and cost["peak_memory_mb"] > 0
+    assert cost["train_time_s"] > 0 and cost["load_s"] > 0 and cost["evaluate_s"] >= 0
     assert record["budget"]["sizes"] != {k: 8 for k in record["budget"]["sizes"]}  # the label changed the sizes
 
     ours = base_model(record["config"])

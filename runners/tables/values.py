@@ -14,11 +14,13 @@ def metric_value(record: dict, metric: str) -> float | None:
         return _mean(metrics.get("accuracy"), metrics.get("accuracy_mm"))
     if metric == "combined_score" and metrics.get("combined_score") is None:
         return _mean(metrics.get("pearson"), metrics.get("spearmanr"))
-    if metric == "time_per_epoch_min":            # whole run (loading and evaluation included) / epochs
-        wall, epochs = record.get("wall_time_s"), record.get("epochs")
+    cost = record.get("cost") or {}
+    if metric == "time_per_epoch_min":            # training time (records with cost) or the whole run / epochs
+        wall, epochs = cost.get("train_time_s", record.get("wall_time_s")), record.get("epochs")
         return wall / 60 / epochs if isinstance(wall, (int, float)) and isinstance(epochs, (int, float)) and epochs > 0 else None
-    if metric == "memory_gb":                     # records do not carry peak memory yet
-        return None
+    if metric == "memory_gb":                     # the training's peak (records with cost; runners/cost.py)
+        peak = cost.get("peak_memory_mb")
+        return peak / 1024 if isinstance(peak, (int, float)) else None
     for name in ALIASES.get(metric, (metric,)):
         value = metrics.get(name)
         if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -61,7 +61,7 @@ def test_a_toy_method_runs_from_the_cli_to_a_record_and_the_tables(repo, tmp_pat
 
 def test_every_built_in_method_is_registered_with_its_size_rule():
     methods = adalora.methods()
-    assert set(methods) == {"full", "bitfit", "lora", "adalora", "prune-lora", "houlsby", "pfeiffer", "peft-lora", "sora"}
+    assert set(methods) == {"full", "bitfit", "lora", "adalora", "prune-lora", "houlsby", "pfeiffer", "peft-lora", "sora", "increlora"}
     assert isinstance(methods["prune-lora"].size_for({}), TargetRank)
     assert isinstance(methods["adalora"].size_for({"allocate": False}), Rank)   # SVD-LoRA is sized like LoRA
 

@@ -33,6 +33,7 @@ saved with the run), the masks keep describing the initial rank, and the allocat
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -42,6 +43,25 @@ from ...grouping import group_indices
 from ...schedule import budget_at, resolve_steps, validate_schedule
 
 CPU_CHUNK = 1 << 16  # entries per chunk of the EMA step on a CPU (a few hundred KiB per buffer: cache-sized)
+
+
+class ShapeBlock(NamedTuple):
+    """One shape group's place in the flat statistics buffers: its matrices all have the same (r, in, out)."""
+    n: int          # matrices in the group
+    r: int
+    fan_in: int
+    fan_out: int
+    a0: int         # where the group's A block starts
+    b0: int         # ... its B block
+    e0: int         # ... its λ block (AdaLoRA; unused for Prune-LoRA's doublets)
+
+
+class EmaChunk(NamedTuple):
+    """A cache-sized piece of the EMA step: whole matrices, in buffer order."""
+    members: list[int]           # parameter indices (in `params` order)
+    start: int                   # flat start and end in the buffers
+    end: int
+    views: list[torch.Tensor]    # each member's view in the chunk's scratch
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -90,7 +110,7 @@ class RankAllocator:
         self._ipt_flat = self._flat(self._size) if tracks_ipt else None
         self._unc_flat = self._flat(self._size) if tracks_unc else None
         self._set_views()
-        self._plan: list[tuple[list[int], int, int, list[torch.Tensor]]] | None = None  # EMA chunks, made on first use
+        self._plan: list[EmaChunk] | None = None  # EMA chunks, made on first use
         self._scratch: tuple[torch.Tensor, torch.Tensor] | None = None     # their |w * grad| and a temporary
         self._elem: torch.Tensor | None = None      # entry scores, made at the first masking step
         self.pre_weights: list[torch.Tensor] | None = None  # weights before this step's update (score_weights="pre")
@@ -111,9 +131,9 @@ class RankAllocator:
                        else [self.A[i] for i in self.order] + [self.B[i] for i in self.order])
 
     # --- flat statistics ---------------------------------------------------------------------------------
-    def _layout(self) -> tuple[list[int], int, list[tuple[int, int, int, int, int, int, int]]]:
-        """Offset of every parameter (in `params` order) in the flat buffers, their size, and per shape group
-        (n_g, r, in, out, start of its A block, of its B block, of its λ block)."""
+    def _layout(self) -> tuple[list[int], int, list[ShapeBlock]]:
+        """Offset of every parameter (in `params` order) in the flat buffers, their size, and a ShapeBlock per
+        shape group."""
         n, has_E = self.n, self.has_E
         offsets, pos, blocks = [0] * len(self.params), 0, []
         for g in self.groups:
@@ -129,7 +149,7 @@ class RankAllocator:
             if has_E:
                 for i in g:
                     offsets[n + i], pos = pos, pos + r
-            blocks.append((len(g), r, fan_in, fan_out, a0, b0, e0))
+            blocks.append(ShapeBlock(len(g), r, fan_in, fan_out, a0, b0, e0))
         return offsets, pos, blocks
 
     def _flat(self, size: int) -> torch.Tensor:
@@ -159,8 +179,8 @@ class RankAllocator:
         self._set_views()
         self.pre_weights, self._plan = None, None
 
-    def _ema_plan(self) -> list[tuple[list[int], int, int, list[torch.Tensor]]]:
-        """The EMA step's chunks: (parameters, flat start, flat end, their views in the chunk's scratch), whole
+    def _ema_plan(self) -> list[EmaChunk]:
+        """The EMA step's chunks (EmaChunk: parameters, flat start, flat end, their views in the scratch), whole
         matrices in buffer order. On a CPU a chunk holds about CPU_CHUNK entries, so the step's dozen passes over a
         chunk stay in cache; on an accelerator one chunk holds everything (a handful of kernel launches)."""
         if self._plan is None:
@@ -176,7 +196,7 @@ class RankAllocator:
                 chunks.append((members, start, self._size))
             longest = max(end - start for _, start, end in chunks)
             self._scratch = (self._flat(longest), self._flat(longest))   # |w * grad| and a temporary
-            self._plan = [(members, start, end,
+            self._plan = [EmaChunk(members, start, end,
                            [self._scratch[0][self._offsets[i] - start:self._offsets[i] - start + _numel(self._shapes[i])]
                             .view(self._shapes[i]) for i in members])
                           for members, start, end in chunks]

@@ -154,17 +154,22 @@ def test_added_components_start_as_advance_learning_says():
     layers = list(handle.layers.values())
     start = [(l.lora_A[1].detach().clone(), l.lora_B[:, 1].detach().clone()) for l in layers]
     before = {}
+    add_rank = handle.add_rank
 
-    def keep(t):
-        if t + 1 in handle.addition_steps:               # just before the step that adds rank
-            before.update({k: (l.lora_A[1].detach().clone(), l.lora_B[:, 1].detach().clone()) for k, l in enumerate(layers)})
-    _loop(model, handle, 5, on_step=keep)                # step 4 adds rank
+    def spy(t):
+        before.update({k: (l.lora_A[1].detach().clone(), l.lora_B[:, 1].detach().clone()) for k, l in enumerate(layers)})
+        add_rank(t)
+    handle.add_rank = spy
+    _loop(model, handle, 5)                              # step 4 adds rank
     grown = [k for k, l in enumerate(layers) if l.r == 2]
     assert len(grown) == 3
     for k in grown:
         l = layers[k]
-        assert not torch.equal(before[k][0], start[k][0])    # the reserve trained in advance
+        assert not torch.equal(before[k][0], start[k][0])      # the reserve trained in advance
+        assert not torch.equal(before[k][1], start[k][1])
+        assert torch.equal(l.lora_A[1], before[k][0]) and torch.equal(l.lora_B[:, 1], before[k][1])   # kept
         assert l.lora_E[1].item() == pytest.approx(1e-5)       # λ starts from the reserve value
+        assert l.reserve.view(-1).tolist() == [0, 0, 1, 0]     # and the next reserve is drawn
     for k, l in enumerate(layers):
         if k not in grown:
             assert l.reserve.view(-1)[1] == 1 and l.lora_E[1].item() == 0
@@ -241,3 +246,25 @@ def test_increlora_through_the_cli_is_sized_like_adalora(repo, tmp_path):
     params = record["params"]
     assert params["target_budget"] == 24 and params["kept_rank"] == 24
     assert params["start_budget"] == 12 and params["live_trainable"] <= params["peak_live_trainable"]
+
+
+def test_the_paper_schedule_is_the_authors_per_group_curve():
+    """restart_schedule="paper": base lr x (k + 1) / W, then linear decay to zero at T from the component's own
+    peak (the authors' Multi_LambdaLR), divided by the run's factor lr / initial_lr so that the update gets it."""
+    model, handle = _attach(restart_schedule="paper")   # T = 16, W = 3
+    assert handle._factor(10, 10, run=0.5) == pytest.approx((1 / 3) / 0.5)
+    assert handle._factor(10, 12, run=0.5) == pytest.approx(1.0 / 0.5)
+    assert handle._factor(10, 14, run=0.25) == pytest.approx((2 / 3) / 0.25)    # (T - t) / (T - joined - W)
+    assert handle._factor(-1, 14, run=0.25) == 1.0                              # present from the start
+
+
+def test_a_saved_adapter_loads_with_its_rank_pattern(tmp_path):
+    model, handle = _attach()
+    _loop(model, handle, 16)
+    adalora.save_adapter(model, handle, tmp_path / "adapter", include_state=False)
+    fresh = tiny_bert()
+    loaded = adalora.load_adapter(fresh, tmp_path / "adapter")
+    assert loaded.rank_pattern() == handle.rank_pattern() and loaded.done
+    x, _ = _batch()
+    model.eval(), fresh.eval()
+    torch.testing.assert_close(fresh(input_ids=x).logits, model(input_ids=x).logits)

@@ -397,6 +397,29 @@ class IncreLoRAHandle(Handle):
         """Active rank per adapted matrix."""
         return {name: layer.r for name, layer in self.layers.items()}
 
+    def rank_mask(self) -> dict[str, list[bool]]:
+        """Active components per matrix (a list of bools of length init_rank), as AdaLoRA's keep mask."""
+        return {name: (layer.active.view(-1) > 0).tolist() for name, layer in self.layers.items()}
+
+    @torch.no_grad()
+    def set_rank_mask(self, mask: dict[str, list[bool]], apply: bool = True) -> None:
+        """Adopt saved active masks (an adapter folder without the method state): no reserves; the allocation is
+        over once the masks hold the budget. With `apply`, inactive components are set to zero."""
+        if set(mask) != set(self.names):
+            raise AdaLoRAError("the rank mask names other modules than this model adapts; load it into the same "
+                               "architecture with the same targets")
+        for name, layer in self.layers.items():
+            active = torch.as_tensor(mask[name], dtype=torch.bool)
+            if active.numel() != self.capacity:
+                raise AdaLoRAError(f"the rank mask of {name} covers {active.numel()} components where this model has "
+                                   f"init_rank={self.capacity}; load it with the same init_rank")
+            layer.set_state(active, torch.zeros_like(active))
+        if self.total_rank() >= self.budget:
+            self.done = True
+            self._track(False)
+        if apply:
+            self._hold_zero()
+
     def parameter_report(self) -> dict[str, int | float]:
         report = super().parameter_report()
         pattern = self.rank_pattern()

@@ -42,7 +42,7 @@ def _loop(model, handle, steps, opt=None, lr=1e-2, on_step=None):
 def _attach(**spec):
     torch.manual_seed(0)
     model = tiny_bert()
-    base = dict(init_rank=4, target_rank=2, t_init=2, delta_t=2, top_h=3, total_steps=16, restart_warmup=3)
+    base = dict(init_rank=4, target_rank=2, t_init=2, delta_t=2, top_h=3, total_steps=16, restart_warmup=3, rank_step=1)
     return model, adalora.attach(model, adalora.IncreLoRA(**{**base, **spec}))
 
 
@@ -138,13 +138,17 @@ def test_the_score_is_the_smoothed_sensitivity_of_the_update_matrix():
 
 
 @pytest.mark.parametrize("spec", [dict(), dict(delta_t=1, t_init=0, total_steps=4), dict(rank_step=2, top_h=5),
-                                  dict(target_total_rank=17), dict(advance_learning=False)])
+                                  dict(target_total_rank=17), dict(advance_learning=False),
+                                  dict(init_rank=12, target_rank=8, rank_step=None, top_h=6)])
 def test_the_run_ends_at_adalora_s_final_budget_exactly(spec):
     model, handle = _attach(**spec)
+    if spec.get("rank_step", 1) is None:
+        assert handle.rank_step == 4                     # the authors' incre_rank_num for r̄ = 8
+        assert all(int(l.reserve.sum()) == 4 for l in handle.layers.values())
     _loop(model, handle, handle.total_steps)
-    budget = spec.get("target_total_rank", 2 * 12)
+    budget = spec.get("target_total_rank", spec.get("target_rank", 2) * 12)
     assert sum(handle.rank_pattern().values()) == budget == handle.parameter_report()["target_budget"]
-    assert max(handle.rank_pattern().values()) <= 4      # no matrix beyond init_rank
+    assert max(handle.rank_pattern().values()) <= handle.capacity   # no matrix beyond init_rank
 
 
 def test_added_components_start_as_advance_learning_says():

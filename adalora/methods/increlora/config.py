@@ -31,7 +31,8 @@ class IncreLoRA:
 
     Schedule: t_init (steps, or a share of the run below 1): no rank is added up to it (the authors' init_warmup);
     delta_t: rank is added at the steps t > t_init with t % delta_t == 0 (incre_interval); top_h: matrices chosen per
-    addition; rank_step: components added to each chosen matrix (incre_rank_num). The last addition that fits in
+    addition; rank_step: components added to each chosen matrix (incre_rank_num; None = the authors' default,
+    half the average target rank: 1 for r̄ = 2, 4 for r̄ = 8). The last addition that fits in
     the run adds whatever is left of the budget, so the run always ends at b(T).
 
     advance_learning: reserve components (rank_step per matrix, P and Q trained, λ fixed at reserve_lambda = 1e-5 as
@@ -57,7 +58,7 @@ class IncreLoRA:
     t_init: int | float = 0.1
     delta_t: int = 10
     top_h: int = 6
-    rank_step: int = 1
+    rank_step: int | None = None
     beta1: float = 0.85
     beta2: float = 0.85
     score_norm: str = "sqrt"
@@ -74,7 +75,8 @@ class IncreLoRA:
         validation.positive_int(self, "start_rank")
         validation.positive_int(self, "delta_t", "steps between rank additions")
         validation.positive_int(self, "top_h", "matrices that get rank per addition")
-        validation.positive_int(self, "rank_step", "components added to a chosen matrix")
+        if self.rank_step is not None:
+            validation.positive_int(self, "rank_step", "components added to a chosen matrix")
         if self.start_rank > self.init_rank:
             raise validation.AdaLoRAError(f"start_rank={self.start_rank} must be at most init_rank={self.init_rank}")
         if self.target_total_rank is None and not self.start_rank <= self.target_rank <= self.init_rank:

@@ -71,6 +71,8 @@ class IncreLoRAHandle(Handle):
         self.capacity = spec.init_rank
         self.budget = spec.target_total_rank if spec.target_total_rank is not None else spec.target_rank * self.n
         self.start_budget = spec.start_rank * self.n
+        # rank_step None: the authors' default incre_rank_num, half the average target rank ({2: 1, 4: 2, 8: 4}).
+        self.rank_step = spec.rank_step if spec.rank_step is not None else max(1, round(self.budget / self.n / 2))
         if not self.start_budget <= self.budget <= self.capacity * self.n:
             raise AdaLoRAError(f"target budget {self.budget} must lie between the starting rank {self.start_budget} "
                                f"(start_rank {spec.start_rank} x {self.n} matrices) and the capacity "
@@ -123,12 +125,12 @@ class IncreLoRAHandle(Handle):
             raise AdaLoRAError(f"IncreLoRA adds no rank in a {T}-step run: the first addition step after t_init="
                                f"{self.spec.t_init} ({self.t_init} steps) with delta_t={delta} is {first}; lower "
                                f"method.t_init or method.delta_t")
-        rounds = math.ceil(to_add / (self.spec.top_h * self.spec.rank_step))
+        rounds = math.ceil(to_add / (self.spec.top_h * self.rank_step))
         fitting = (T - 1 - first) // delta + 1
         if rounds > fitting:
             log.warning("IncreLoRA: %d additions of top_h=%d x rank_step=%d are needed to add %d rank, but only %d "
                         "fit in the %d-step run; the last one adds the remaining rank at once", rounds,
-                        self.spec.top_h, self.spec.rank_step, to_add, fitting, T)
+                        self.spec.top_h, self.rank_step, to_add, fitting, T)
         self.addition_steps = [first + j * delta for j in range(min(rounds, fitting))]
 
     # --- components ----------------------------------------------------------------------------------------
@@ -151,7 +153,7 @@ class IncreLoRAHandle(Handle):
         """Advance learning (§3.2): the next rank_step components after the active ones train as reserves."""
         active, reserve = layer.active.view(-1) > 0, layer.reserve.view(-1) > 0
         r = int(active.sum())
-        new = [s for s in range(r, min(r + self.spec.rank_step, self.capacity)) if not reserve[s]]
+        new = [s for s in range(r, min(r + self.rank_step, self.capacity)) if not reserve[s]]
         self._draw(layer, new, lam=0.0)
         for s in new:
             reserve[s] = True
@@ -179,7 +181,8 @@ class IncreLoRAHandle(Handle):
     @torch.no_grad()
     def _clear_reserves(self) -> None:
         for layer in self.layers.values():
-            layer.set_state(layer.active.view(-1) > 0, torch.zeros(self.capacity, dtype=torch.bool))
+            active = layer.active.view(-1) > 0
+            layer.set_state(active, torch.zeros_like(active))
         self._hold_zero()
 
     @torch.no_grad()
@@ -253,10 +256,10 @@ class IncreLoRAHandle(Handle):
         order = sorted((i for i in range(self.n) if ranks[i] < self.capacity), key=lambda i: (-scores[i], i))
         passes = [order[:self.spec.top_h]]
         if t == self.addition_steps[-1]:
-            passes += [order] * math.ceil(self.capacity / self.spec.rank_step)   # whatever is left, round-robin
+            passes += [order] * math.ceil(self.capacity / self.rank_step)   # whatever is left, round-robin
         for chosen in passes:
             for i in chosen:
-                count = min(self.spec.rank_step, self.capacity - ranks[i], remaining)
+                count = min(self.rank_step, self.capacity - ranks[i], remaining)
                 if count > 0:
                     self._activate(i, count, t + 1)
                     ranks[i] += count

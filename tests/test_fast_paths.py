@@ -173,3 +173,35 @@ def test_chunked_cpu_update_equals_one_chunk(monkeypatch):
             q.grad = p.grad.clone()
         chunked.update_scores(), whole.update_scores()
     assert all(torch.equal(a, b) for a, b in zip(chunked.ema_ipt + chunked.ema_unc, whole.ema_ipt + whole.ema_unc))
+
+
+@pytest.mark.parametrize("rank, dim", [(2, 384), (4, 384), (4, 1536), (8, 384), (12, 768), (12, 3072), (4, 64)])
+@pytest.mark.parametrize("left", [True, False])
+def test_cpu_batched_regulariser_is_bitwise_the_per_matrix_one(rank, dim, left):
+    """Stacking a shape group on a CPU (where `batches_on` allows it) changes nothing, to the bit: the model shapes
+    of MiniLM and DeBERTa at their budgets' ranks."""
+    from adalora.methods.adalora.regularizer import batches_on, gram_deviation_norms
+
+    g = torch.Generator().manual_seed(rank * dim)
+    shape = (rank, dim) if left else (dim, rank)
+    mats = [(torch.randn(shape, generator=g) * 0.05).requires_grad_() for _ in range(6)]
+    assert batches_on(mats[0])
+    one = gram_deviation_norms(mats, left, batched=False)
+    grads_one = torch.autograd.grad(one.sum(), mats)
+    stacked = gram_deviation_norms(mats, left)
+    grads_stacked = torch.autograd.grad(stacked.sum(), mats)
+    assert torch.equal(one, stacked)
+    assert all(torch.equal(a, b) for a, b in zip(grads_one, grads_stacked))
+
+
+def test_regulariser_inside_a_bf16_autocast_region_is_the_fp32_one():
+    """A bf16 forward pass (autocast) may compute the loss, regulariser included: it stays in the adapters' fp32,
+    and its backward (outside the region) works."""
+    layers = [layer for _, layer in svd_layers()]
+    plain = orthogonal_regularizer(layers)
+    grads = torch.autograd.grad(plain, [l.lora_A for l in layers])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = orthogonal_regularizer(layers)
+    assert inside.dtype == torch.float32 and torch.equal(inside, plain)
+    again = torch.autograd.grad(inside, [l.lora_A for l in layers])
+    assert all(torch.equal(a, b) for a, b in zip(grads, again))

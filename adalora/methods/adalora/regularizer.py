@@ -7,9 +7,13 @@
 The gamma values in the paper and the scripts belong to the code form.
 
 The backward pass uses the closed form d||M Mᵀ - I||_F / dM = 2 (M Mᵀ - I) M / ||M Mᵀ - I||_F (M Mᵀ - I is
-symmetric): one product per matrix, where autograd's generic rule for M Mᵀ takes two products and a sum. On an
-accelerator the matrices of one shape are stacked and handled by one batched product (a few kernel launches per
-shape group); on a CPU they are handled one by one, which spares copying every adapter into a stack.
+symmetric): one product per matrix, where autograd's generic rule for M Mᵀ takes two products and a sum. The
+matrices of one shape are stacked and handled by one batched product (a few operations per shape group instead
+of a few per matrix: on a short-sequence CPU step the per-matrix operations were a visible share of AdaLoRA's
+extra time, issue 13). On a CPU, ATen's batched product runs the same GEMM per matrix as the unbatched one except
+for tiny products (contraction x rows x columns below 400), which it computes in a plain loop that rounds
+differently; groups that small stay unbatched, so the regulariser is bitwise the same either way
+(tests/test_fast_paths.py checks the model shapes).
 """
 from __future__ import annotations
 
@@ -55,13 +59,34 @@ class _GramDeviationNorms(torch.autograd.Function):
         return (None, None, *grads)
 
 
+# ATen's CPU bmm computes products with contraction x rows x columns below this in its own loop (other rounding
+# than the GEMM that mm and larger bmm use); a margin above it keeps CPU batching on the GEMM path.
+CPU_BATCH_MIN_PRODUCT = 1024
+
+
+def batches_on(mat: torch.Tensor) -> bool:
+    """Whether a group of matrices shaped like `mat` is stacked: always on an accelerator; on a CPU when both of
+    the regulariser's products (the r x r Gram matrix, and the r x r times M of the backward pass) are large enough
+    for ATen's batched product to use the same GEMM as the unbatched one."""
+    if mat.device.type != "cpu":
+        return True
+    rows, cols = mat.shape
+    r, d = min(rows, cols), max(rows, cols)
+    return r * r * d >= CPU_BATCH_MIN_PRODUCT
+
+
 def gram_deviation_norms(mats: Sequence[torch.Tensor], left: bool, batched: bool | None = None) -> torch.Tensor:
     """||M Mᵀ - I||_F (left) or ||Mᵀ M - I||_F of every matrix, grouped by shape (groups in order of first
-    appearance). `batched` defaults to stacking on accelerators and not on the CPU."""
-    if batched is None:
-        batched = mats[0].device.type != "cpu"
-    return torch.cat([_GramDeviationNorms.apply(left, batched, *[mats[i] for i in idx])
-                      for idx in group_indices([tuple(m.shape) for m in mats])])
+    appearance). `batched` defaults to `batches_on` per group."""
+    out = []
+    # In the adapters' own precision even inside an autocast region (a bf16 forward pass): the backward pass runs
+    # outside it and multiplies with the fp32 matrices saved here.
+    with torch.autocast(mats[0].device.type, enabled=False):
+        for idx in group_indices([tuple(m.shape) for m in mats]):
+            group = [mats[i] for i in idx]
+            stack = batches_on(group[0]) if batched is None else batched
+            out.append(_GramDeviationNorms.apply(left, stack and len(group) > 1, *group))
+    return torch.cat(out) if len(out) > 1 else out[0]
 
 
 def orthogonal_regularizer(layers: Sequence[nn.Module], form: str = "code", batched: bool | None = None) -> torch.Tensor:

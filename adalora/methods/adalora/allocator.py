@@ -103,7 +103,10 @@ class RankAllocator:
         self.sliced = False                                       # layers cut down to their kept triplets
         # An allocator that never masks (SVD-LoRA) needs no statistics at all.
         tracks_ipt = self.allocate and spec.importance != "magnitude"
-        tracks_unc = tracks_ipt and spec.importance == "sensitivity_uncertainty"
+        tracks_unc = tracks_ipt and spec.importance in ("sensitivity_uncertainty", "lower_confidence")
+        self.reactivation = bool(getattr(spec, "reactivation", False))
+        if self.reactivation and not self.has_E:
+            raise AdaLoRAError("reactivation scores a masked triplet by its λ's gradient; these layers have no λ")
         self._offsets, self._size, self._blocks = self._layout()
         self._stats_dtype = torch.float64 if all(p.dtype == torch.float64 for p in self.params) else torch.float32
         self._device = self.params[0].device
@@ -251,13 +254,16 @@ class RankAllocator:
             return
         self._follow_device()
         weights = self.params if weights is None else list(weights)
+        if self.reactivation and self.keep is not None:
+            weights = self._with_reference_lambdas(weights)
         b1, b2 = self.spec.beta1, self.spec.beta2
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        squared = self.spec.importance == "fisher"
         for members, start, end, views in self._ema_plan():
             ipt, tmp = self._scratch[0][:end - start], self._scratch[1][:end - start]
             torch._foreach_copy_(views, [weights[i] for i in members])   # gather w, then w * g, into the scratch
             torch._foreach_mul_(views, [grads[i] for i in members])
-            ipt.abs_()
+            ipt.square_() if squared else ipt.abs_()
             ema_ipt = self._ipt_flat[start:end]
             ema_ipt.mul_(b1)
             ema_ipt.add_(torch.mul(ipt, 1 - b1, out=tmp))
@@ -266,6 +272,20 @@ class RankAllocator:
                 ema_unc = self._unc_flat[start:end]
                 ema_unc.mul_(b2)
                 ema_unc.add_(dev.mul_(1 - b2))
+
+    def _with_reference_lambdas(self, weights: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Reactivation: the λ weights scored, with each masked λ_i replaced by its matrix's λ_ref (the mean |λ| of
+        its kept triplets), so a masked triplet's sensitivity is |λ_ref ∂L/∂λ_i| (AdaLoRA.reactivation)."""
+        weights = list(weights)
+        kept = self.keep.split(self.ranks_in_order)
+        n = self.n
+        for pos, i in enumerate(self.order):
+            lam, keep = weights[n + i], kept[pos].view(-1, *([1] * (weights[n + i].dim() - 1)))
+            kept_abs = lam.abs() * keep
+            count = keep.sum()
+            ref = kept_abs.sum() / count if count > 0 else lam.abs().mean()
+            weights[n + i] = torch.where(keep, lam, ref.to(lam.dtype).expand_as(lam))
+        return weights
 
     @torch.no_grad()
     def triplet_scores(self) -> torch.Tensor:
@@ -276,7 +296,11 @@ class RankAllocator:
         if self._unc_flat is not None:
             if self._elem is None or self._elem.device != self._device:
                 self._elem = self._flat(self._size)             # s = Ī * Ū, kept for the next masking step
-            elem = torch.mul(self._ipt_flat, self._unc_flat, out=self._elem)
+            if self.spec.importance == "lower_confidence":      # s = max(Ī - kappa Ū, 0)
+                elem = torch.sub(self._ipt_flat, self._unc_flat, alpha=self.spec.importance_kappa, out=self._elem)
+                elem.clamp_(min=0)
+            else:
+                elem = torch.mul(self._ipt_flat, self._unc_flat, out=self._elem)
         else:
             elem = self._ipt_flat
         out = []

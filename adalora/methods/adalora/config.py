@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from .. import validation
 
-IMPORTANCE = ("sensitivity_uncertainty", "sensitivity", "magnitude")
+IMPORTANCE = ("sensitivity_uncertainty", "sensitivity", "magnitude", "lower_confidence", "fisher")
 
 
 @dataclass
@@ -25,6 +25,19 @@ class AdaLoRA:
         "magnitude" (Table 4's S_i = |λ_i|). "sensitivity" scores the *smoothed* Ī, not the raw step's I: the paper
         does not say which it ran, and the official research code's only sensitivity-only path (its
         `SVDRankSelector` with beta2 outside (0, 1)) scores Ī (ALGORITHM.md §3), so we follow the code.
+        Beyond the paper (ALGORITHM.md §15): "lower_confidence" scores s = max(Ī - kappa * Ū, 0), a lower confidence
+        bound: an entry whose sensitivity varies a lot from batch to batch is trusted *less*, where the paper's
+        product Ī * Ū trusts it more; "fisher" scores the smoothed squared sensitivity, EMA of (w * g)², the
+        empirical-Fisher estimate of the loss increase ½ F w² when w is zeroed (a second-order, information-based
+        score; no uncertainty term).
+    importance_kappa: kappa of "lower_confidence" (how many Ū below Ī an entry is scored).
+    reactivation: False (the paper, the official code): a masked triplet's λ is 0, so its sensitivity |λ ∂L/∂λ|
+        and its P, Q entries' (whose gradients carry the factor λ) are 0 and it practically never returns. True:
+        a masked triplet keeps a score of its own, the sensitivity it would have at a typical size,
+        |λ_ref ∂L/∂λ_i| with λ_ref the mean |λ| of the matrix's kept triplets (∂L/∂λ_i is not zero while λ_i is),
+        smoothed like every entry's; it competes with the kept triplets at every masking step before the final
+        phase, so the budget is still met exactly. A returning triplet restarts from λ_i = 0 with its P and Q
+        columns as they were (they received no task-loss gradient while masked) and its statistics as smoothed.
     reg_form: "code" (mean over the 2n matrices of unsquared Frobenius norms, the official code) or "paper"
         (eq. 4: sum of squared norms). The paper's gamma values belong to the code form.
     score_weights: "post" scores the post-update weights (the official code) or "pre" (the paper's Algorithm 1:
@@ -55,6 +68,10 @@ class AdaLoRA:
     score_weights: str = "post"
     allocate: bool = True
     slice_final: bool = False
+    importance_kappa: float = 1.0
+    reactivation: bool = False
 
     def __post_init__(self) -> None:
         validation.allocation(self, IMPORTANCE, unit="triplet")
+        if self.importance_kappa < 0:
+            raise validation.AdaLoRAError(f"importance_kappa={self.importance_kappa} must be >= 0")

@@ -35,7 +35,7 @@ from .peft_export import export_peft
 from .registry import Method, method, methods, register
 from .saving import load_adapter, load_state, save_adapter, save_state
 
-__all__ = ["AdaLoRA", "AdaLoRAError", "BitFit", "Budget", "Full", "Handle", "Houlsby", "IncreLoRA", "LoRA", "LoRALinear",
-           "Method", "Pfeiffer", "PruneLoRA", "Resolution", "SVDLinear", "SoRA", "attach", "build_spec", "export_peft", "is_merged",
-           "load_adapter", "load_state", "merge", "method", "method_parameters", "methods", "parse_budget", "register",
-           "resolve_budget", "save_adapter", "save_state", "spec_fields", "unmerge"]
+__all__ = ["AdaLoRA", "AdaLoRAError", "BitFit", "Budget", "Full", "Handle", "Houlsby", "IncreLoRA", "LoRA",
+           "LoRALinear", "Method", "Pfeiffer", "PruneLoRA", "Resolution", "SVDLinear", "SoRA", "attach", "build_spec",
+           "export_peft", "is_merged", "load_adapter", "load_state", "merge", "method", "method_parameters", "methods",
+           "parse_budget", "register", "resolve_budget", "save_adapter", "save_state", "spec_fields", "unmerge"]

@@ -152,8 +152,8 @@ def test_the_run_ends_at_adalora_s_final_budget_exactly(spec):
 
 
 def test_added_components_start_as_advance_learning_says():
-    """§3.2: the reserve's P and Q trained before it is added (λ held at the reserve value); on being added it
-    keeps them and its λ starts at that value."""
+    """Advance learning (§3): the reserve's P and Q trained before it is added (λ held at the reserve value); on
+    being added it keeps them and its λ starts at that value."""
     model, handle = _attach()
     layers = list(handle.layers.values())
     start = [(l.lora_A[1].detach().clone(), l.lora_B[:, 1].detach().clone()) for l in layers]
@@ -161,7 +161,8 @@ def test_added_components_start_as_advance_learning_says():
     add_rank = handle.add_rank
 
     def spy(t):
-        before.update({k: (l.lora_A[1].detach().clone(), l.lora_B[:, 1].detach().clone()) for k, l in enumerate(layers)})
+        before.update({k: (l.lora_A[1].detach().clone(), l.lora_B[:, 1].detach().clone())
+                       for k, l in enumerate(layers)})
         add_rank(t)
     handle.add_rank = spy
     _loop(model, handle, 5)                              # step 4 adds rank
@@ -189,7 +190,7 @@ def test_without_advance_learning_an_added_component_starts_at_zero():
 
 
 def test_an_added_component_restarts_its_warm_up():
-    """§3.3: the k-th update of a component added at step t is scaled by min(1, (k + 1) / W) (W = 3 here)."""
+    """Restart warmup (§3): the k-th update of a component added at step t is scaled by min(1, (k + 1) / W), W = 3."""
     model, handle = _attach()
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
     _loop(model, handle, 5, opt=opt)                     # step 4 added rank: the new λ train from step 5 on
@@ -222,7 +223,7 @@ def _train(folder, **spec):
     return model, handle, trainer
 
 
-@pytest.mark.parametrize("schedule", ["warmup", "paper"])
+@pytest.mark.parametrize("schedule", ["warmup", "authors"])
 def test_a_resumed_run_ends_as_the_uninterrupted_one(tmp_path, schedule):
     model, handle, trainer = _train(tmp_path / "run", restart_schedule=schedule)
     assert handle.addition_steps == [1, 2, 3]           # 12 to add, 4 at a time
@@ -252,10 +253,10 @@ def test_increlora_through_the_cli_is_sized_like_adalora(repo, tmp_path):
     assert params["start_budget"] == 12 and params["live_trainable"] <= params["peak_live_trainable"]
 
 
-def test_the_paper_schedule_is_the_authors_per_group_curve():
-    """restart_schedule="paper": base lr x (k + 1) / W, then linear decay to zero at T from the component's own
+def test_the_authors_schedule_is_their_per_group_curve():
+    """restart_schedule="authors": base lr x (k + 1) / W, then linear decay to zero at T from the component's own
     peak (the authors' Multi_LambdaLR), divided by the run's factor lr / initial_lr so that the update gets it."""
-    model, handle = _attach(restart_schedule="paper")   # T = 16, W = 3
+    model, handle = _attach(restart_schedule="authors")   # T = 16, W = 3
     assert handle._factor(10, 10, run=0.5) == pytest.approx((1 / 3) / 0.5)
     assert handle._factor(10, 12, run=0.5) == pytest.approx(1.0 / 0.5)
     assert handle._factor(10, 14, run=0.25) == pytest.approx((2 / 3) / 0.25)    # (T - t) / (T - joined - W)

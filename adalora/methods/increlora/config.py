@@ -7,20 +7,21 @@ from dataclasses import dataclass
 
 from .. import validation
 
-RESTART_SCHEDULES = ("warmup", "paper")
+RESTART_SCHEDULES = ("warmup", "authors")
 SCORE_NORMS = ("sqrt", "mean")
 
 
 @dataclass
 class IncreLoRA:
-    """SVD-like updates ΔW = P Λ Q per matrix (paper §3.1: ΔW = Σ_i w_i with rank-one w_i = P_i λ_i Q_i), every
-    matrix starting at `start_rank` components; every `delta_t` steps after `t_init` the `top_h` matrices with the
-    highest importance score get `rank_step` more components, until the budget b(T) is reached (§3.1). The score of
+    """SVD-like updates ΔW = P Λ Q per matrix (paper §3, the reconstructed LoRA: ΔW = Σ_i w_i with rank-one
+    w_i = P_i λ_i Q_i), every matrix starting at `start_rank` components; every `delta_t` steps after `t_init` the
+    `top_h` matrices with the highest importance score get `rank_step` more components, until the budget b(T) is
+    reached (§3, incremental parameter allocation; details from the authors' code, see model.py). The score of
     a matrix is AdaLoRA's smoothed sensitivity x uncertainty (Ī x Ū, AdaLoRA eq. 8-10 with beta1 / beta2) of its
     update matrix: I = Σ_ij |ΔW_ij ∂L/∂ΔW_ij| / sqrt(out x in) (the authors' code; score_norm="mean" divides by
     out x in, an average over the matrix's entries). Added components are trained before they are added ("advance
-    learning", §3.2: P_i, Q_i train beside the active ones with λ_i held at `reserve_lambda`), and every added
-    component restarts a learning-rate warm-up of its own ("restart warmup", §3.3).
+    learning": P_i, Q_i train beside the active ones with λ_i held at `reserve_lambda`), and every added
+    component restarts a learning-rate warm-up of its own ("restart warmup").
 
     Sizes (a budget label sets target_rank and init_rank exactly as for AdaLoRA, adalora.sizes.TargetRank):
     init_rank: r_max, the most rank one matrix can reach. The layers hold init_rank components from the start;
@@ -40,7 +41,7 @@ class IncreLoRA:
         (P, Q ~ N(0, init_std²), λ = 0) instead.
     restart_warmup: steps of each added component's own linear warm-up (0: none). restart_schedule: "warmup"
         multiplies the run's learning rate by min(1, (k + 1) / restart_warmup) for the component's k-th update;
-        "paper" gives the component the authors' own schedule, base_lr x (warm-up, then linear decay to zero at T),
+        "authors" gives the component the authors' own schedule, base_lr x (warm-up, then linear decay to zero at T),
         whatever the run's schedule (needs an optimizer whose groups carry `initial_lr`, as a torch LR scheduler
         sets it; else it falls back to "warmup").
     alpha: the update is scaled by alpha / (active rank + 1e-5), the authors' `ranknum` (so adding rank rescales).

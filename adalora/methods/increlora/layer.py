@@ -1,12 +1,12 @@
 """The IncreLoRA-adapted linear layer: W x + b + s · P diag(λ_eff) Q x with room for `capacity` rank-one components.
 
-Paper §3.1 writes the update as a sum of rank-one components, ΔW = Σ_i P_i λ_i Q_i, to which components are added
+Paper §3 writes the update as a sum of rank-one components, ΔW = Σ_i P_i λ_i Q_i, to which components are added
 during training. The layer allocates its largest possible rank (`capacity`, the spec's init_rank) up front:
 `lora_A` (Q, capacity x in), `lora_E` (Λ, capacity x 1), `lora_B` (P, out x capacity), the names AdaLoRA's layer
 uses. Each component is in one of three states, kept in two non-persistent 0/1 buffers:
 
 - active (`active` = 1): λ_eff = λ, all of P_i, λ_i, Q_i trained; the layer's rank r counts these;
-- reserve (`reserve` = 1, advance learning, §3.2): λ_eff = `reserve_lambda` (a constant, 1e-5), so P_i and Q_i get
+- reserve (`reserve` = 1, §3, advance learning): λ_eff = `reserve_lambda` (a constant, 1e-5), so P_i and Q_i get
   gradient and train while the component adds almost nothing to the output; λ_i itself gets no gradient;
 - inactive (both 0): λ_eff = 0, so P_i, λ_i, Q_i get exactly zero gradient; the handle holds them at zero.
 

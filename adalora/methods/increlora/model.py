@@ -1,40 +1,48 @@
 """Attaching IncreLoRA, and the handle that scores the matrices, adds rank, trains the reserve components in advance
 and restarts a warm-up for every added component (paper §3; the spec's docstring says what each field does).
 
+Sources: the paper (arXiv 2308.12043: the SVD-like reconstruction of LoRA, incremental allocation by module
+importance, advance learning, restart warmup) and, for every detail below that the paper leaves to its code, the
+authors' code (github FeiyuZhang98/IncreLoRA at 51a2d73: loralib/loralib/increlora.py for the layer, the scores and
+the allocator; NLU/src/transformers/optimization.py `Multi_LambdaLR` for the restart warm-up). Only the paper's
+abstract was at hand in the stored corpus when this was written, not its method section's text: the equations
+below are written from the code, and section references name the paper's method parts, not checked numbers.
+
 Per optimizer step t (0-based; `step(t)` runs after `optimizer.step()`, before `zero_grad()`):
 1. restart warm-up: the update the optimizer just made to a recently added component is multiplied by that
    component's factor (the weights from `before_optimizer_step(t)` plus factor x the update, the same as a
-   per-component learning rate for SGD, Adam and AdamW; see `_factors`);
+   per-component learning rate for SGD, Adam and AdamW; see `_factor`);
 2. inactive components are set back to zero (AdamW's momentum would otherwise move a just-retired reserve);
 3. until the budget is reached, every matrix's importance is updated: the sensitivity of its update matrix,
-   I_k = Σ_ij |ΔW_ij ∂L/∂ΔW_ij| / sqrt(out x in) (the authors' code; score_norm="mean" divides by out x in, the
-   paper's average over the module's parameters), smoothed as AdaLoRA's (eq. 8-10): Ī <- b1 Ī + (1 - b1) I,
-   Ū <- b2 Ū + (1 - b2) |I - Ī|, S_k = Ī Ū (paper §3.1: the module's score decides where rank goes);
+   I_k = Σ_ij |ΔW_ij ∂L/∂ΔW_ij| / sqrt(out x in) (the authors' code; score_norm="mean" divides by out x in, a
+   plain average over the matrix's entries), smoothed as AdaLoRA's (eq. 8-10): Ī <- b1 Ī + (1 - b1) I,
+   Ū <- b2 Ū + (1 - b2) |I - Ī|, S_k = Ī Ū (paper §3: the module's score decides where rank goes);
 4. at an addition step the `top_h` highest-scoring matrices that have room get `rank_step` components each (the
-   last addition step of the run gives out all that is left of the budget, in score order), their reserves become
-   active and fresh reserves are drawn (advance learning, §3.2); once the total active rank reaches b(T), the
-   statistics stop and the reserves are cleared, so the run ends with exactly b(T) active components.
+   run's last addition step then gives out whatever the schedule could not fit, rank_step at a time, round-robin
+   in score order), their reserves become active and fresh reserves are drawn (advance learning); once the total
+   active rank reaches b(T), the statistics stop and the reserves are cleared (the authors zero the last reserves'
+   λ), so the run ends with exactly b(T) active components.
 
 Where it differs from the paper and the authors' code (FeiyuZhang98/IncreLoRA):
 - Capacity: the authors append parameters as rank is added (no upper bound per matrix); here every matrix holds
   init_rank components from the start, inactive ones at zero, so a matrix cannot grow past init_rank (a budget label
   sets init_rank = AdaLoRA's r_init, e.g. 12 for r̄ = 8). The trainable parameters that actually train are in the
   parameter report (`live_trainable` now, `peak_live_trainable` over the run); `adapter` counts the allocated tensors.
-- Score: as the authors' code, the sum over ΔW's entries is taken before the smoothing (one Ī, Ū per matrix); the
-  paper's wording (an average of per-parameter scores) would smooth every entry first, which needs two out x in
-  statistics per matrix. ∂L/∂ΔW is accumulated from the layer's input and output gradient (one out x in product
-  per matrix and step while scoring, as the authors' materialised ΔW costs); ΔW is the post-update one. Scoring the
-  entries of P, Λ, Q instead (AdaLoRA's triplet score averaged per matrix) was tried first and dropped: a newly
-  added component's entries have little smoothed history, so the average penalises every matrix that just grew and
-  the allocation came out uniform.
+- Score: as the authors' code, the sum over ΔW's entries is taken before the smoothing (one Ī, Ū per matrix);
+  smoothing every entry of ΔW first (AdaLoRA's per-parameter form, then averaged per matrix) would need two out x in
+  statistics per matrix and is not offered. ∂L/∂ΔW is accumulated from the layer's input and output gradient (one out
+  x in product per matrix and step while scoring, as the authors' materialised ΔW costs); ΔW is the post-update one
+  (the authors' hook sees the pre-update one). Scoring the entries of P, Λ, Q instead (AdaLoRA's triplet score
+  averaged per matrix) was tried first and dropped: a newly added component's entries have little smoothed history, so
+  the average penalises every matrix that just grew and the allocation came out uniform.
 - Restart warm-up: the authors add each group of new parameters to the optimizer as a new parameter group with its
   own linear warm-up and linear decay to zero at T (and fresh Adam moments). The suite's Trainer owns the optimizer
   and its schedule, so here the component's update is rescaled instead: "warmup" multiplies the run's learning rate
-  by min(1, (k + 1) / W) for the component's k-th update, then follows the run's schedule; "paper" gives it the
+  by min(1, (k + 1) / W) for the component's k-th update, then follows the run's schedule; "authors" gives it the
   authors' curve (base lr x warm-up then linear decay to zero at T) by dividing by the run's current factor
   (lr / initial_lr). Adam's moments of a newly added entry start from zero within a tensor whose bias correction
   is already ~1 (the authors' new group starts its own bias correction); the warm-up damps that first update.
-- Orthogonal regulariser: the paper's R(P, Q) over each matrix's live components (the authors' code computes it
+- Orthogonal regulariser: AdaLoRA's R(P, Q) over each matrix's live components (the authors' code computes it
   per appended block, so across added components it only normalises each one).
 - Order: the authors add rank before `optimizer.step()` of step t; here after it, so new components first train at
   step t + 1 (the authors' newly trainable λ has no gradient at step t either).
@@ -150,7 +158,7 @@ class IncreLoRAHandle(Handle):
         layer.lora_E[index] = lam
 
     def _refill_reserve(self, i: int, layer: IncreLoRALinear, joined: int) -> None:
-        """Advance learning (§3.2): the next rank_step components after the active ones train as reserves."""
+        """Advance learning (§3): the next rank_step components after the active ones train as reserves."""
         active, reserve = layer.active.view(-1) > 0, layer.reserve.view(-1) > 0
         r = int(active.sum())
         new = [s for s in range(r, min(r + self.rank_step, self.capacity)) if not reserve[s]]
@@ -244,7 +252,7 @@ class IncreLoRAHandle(Handle):
 
     @torch.no_grad()
     def add_rank(self, t: int) -> None:
-        """Rank addition at step t (paper §3.1): the top_h matrices by score (among those below init_rank) get
+        """Rank addition at step t (paper §3): the top_h matrices by score (among those below init_rank) get
         rank_step components each; the run's last addition step then hands out whatever is left of the budget,
         rank_step at a time, round-robin over the matrices in score order (only when the additions the schedule
         planned do not fit in the run, or matrices at init_rank left too few to choose from)."""
@@ -275,7 +283,8 @@ class IncreLoRAHandle(Handle):
 
     # --- restart warm-up -----------------------------------------------------------------------------------
     def bind_optimizer(self, optimizer) -> None:
-        while optimizer is not None and hasattr(optimizer, "optimizer") and not isinstance(optimizer, torch.optim.Optimizer):
+        while optimizer is not None and hasattr(optimizer, "optimizer") \
+                and not isinstance(optimizer, torch.optim.Optimizer):
             optimizer = optimizer.optimizer
         self.bound_optimizer = optimizer
 
@@ -307,7 +316,7 @@ class IncreLoRAHandle(Handle):
         for joined in (self.joined_pq, self.joined_e):
             for row in joined:
                 for j in row:
-                    if j != NEVER and j <= t and (self.spec.restart_schedule == "paper" or t - j + 1 < self.warmup):
+                    if j != NEVER and j <= t and (self.spec.restart_schedule == "authors" or t - j + 1 < self.warmup):
                         return True
         return False
 
@@ -324,9 +333,10 @@ class IncreLoRAHandle(Handle):
                 self.warned = "restart warm-up skipped: call handle.before_optimizer_step(t) before optimizer.step()"
                 log.warning("IncreLoRA: %s", self.warned)
             return
-        run = self._run_factor() if self.spec.restart_schedule == "paper" else None
-        if self.spec.restart_schedule == "paper" and run is None and self.warned is None:
-            self.warned = "restart_schedule='paper' needs an optimizer with initial_lr (a torch LR scheduler); warm-up only"
+        run = self._run_factor() if self.spec.restart_schedule == "authors" else None
+        if self.spec.restart_schedule == "authors" and run is None and self.warned is None:
+            self.warned = ("restart_schedule='authors' needs an optimizer with initial_lr (a torch LR scheduler); "
+                           "warm-up only")
             log.warning("IncreLoRA: %s", self.warned)
         for i, (layer, old) in enumerate(zip(self.layers.values(), self._snapshot[1])):
             f_pq = torch.tensor([self._factor(j, t, run) for j in self.joined_pq[i]], dtype=layer.lora_A.dtype,

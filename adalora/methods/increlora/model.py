@@ -171,7 +171,8 @@ class IncreLoRAHandle(Handle):
     @torch.no_grad()
     def _activate(self, i: int, count: int, joined: int) -> None:
         """Make the next `count` components of matrix i active: reserves keep their trained P, Q and start λ at
-        the reserve value (the output does not jump); without a reserve a fresh component starts at λ = 0."""
+        the reserve value (their contribution does not jump; the matrix's scale alpha / r does change, as in the
+        authors' code); without a reserve a fresh component starts at λ = 0."""
         layer = self.layers[self.names[i]]
         active, reserve = layer.active.view(-1) > 0, layer.reserve.view(-1) > 0
         r = int(active.sum())

@@ -8,6 +8,7 @@ most between the two. Shares are what to read: on a machine shared with other jo
 alike for every region, the shares much less so.
 
     python -m runners.bench.profile [--budget 83k|332k] [--batch 16x64] [--steps 30] [--out results/bench/profile.json]
+    python -m runners.bench.profile --count      # ATen operators per region and step: exact, whatever the load
 """
 from __future__ import annotations
 
@@ -122,6 +123,66 @@ def profile_variants(model_name: str, budget: str, batch: int, seq_len: int, ste
     }
 
 
+def count_operators(model_name: str, budget: str, batch: int, seq_len: int) -> dict:
+    """ATen operators dispatched per region of one training step (after two warm-up steps, on a step that does not
+    mask, then on one that does), LoRA and AdaLoRA: a measure of the per-step fixed cost that a shared machine
+    cannot distort."""
+    from collections import Counter
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = Counter()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.calls[str(func.overloadpacket)] += 1
+            return func(*args, **(kwargs or {}))
+
+    lora_rank, init_rank, target_rank = BUDGETS[budget]
+    schedule = Schedule(lora_rank=lora_rank, init_rank=init_rank, target_rank=target_rank)
+    spec = MODELS[model_name]
+    source = spec.build()
+    device = torch.device("cpu")
+    data = make_batch(spec, batch, seq_len, device)
+    out = {}
+    for vspec in (VariantSpec("lora", "LoRA", "lora"), VariantSpec("adalora", "AdaLoRA", "adalora", 10),
+                  VariantSpec("adalora_sliced", "AdaLoRA sliced", "adalora", 10, phase="final", sliced=True)):
+        trainee = prepare(vspec, source, schedule, device)
+        reg = _regularizer_of(trainee)
+        t0 = schedule.first_step + 1
+        for k in range(2):
+            profiled_step(trainee, data, t0 + k, schedule.max_grad_norm, reg, vspec.name)
+        parts = {}
+        for region, fn in (("forward", lambda: trainee.model(**data).loss),):
+            with Count() as c:
+                loss = fn()
+            parts[region] = c.calls
+        with Count() as c:
+            loss = loss + reg()
+        parts["regularizer"] = c.calls
+        with Count() as c:
+            loss.backward()
+        parts["backward"] = c.calls
+        with Count() as c:
+            torch.nn.utils.clip_grad_norm_(trainee.trainable, schedule.max_grad_norm)
+            trainee.optimizer.step()
+        parts["clip_optimizer"] = c.calls
+        step = t0 + 2 + trainee.step_offset
+        with Count() as c:
+            trainee.method_step(step if step % 10 else step + 1)
+        parts["method_step"] = c.calls
+        with Count() as c:
+            trainee.method_step(((step // 10) + 1) * 10)
+        parts["method_step_masking"] = c.calls
+        trainee.optimizer.zero_grad(set_to_none=True)
+        counts = {k: sum(v.values()) for k, v in parts.items()}
+        counts["total"] = sum(v for k, v in counts.items() if k != "method_step_masking")
+        out[vspec.name] = {"counts": counts, "top": {k: v.most_common(8) for k, v in parts.items()}}
+    return {"model": model_name, "budget": budget, "batch": batch, "seq_len": seq_len, "variants": out}
+
+
 def _regularizer_of(trainee):
     """The regulariser the variant's loss adds (zero for LoRA), called on its own so the profile can name it."""
     closure = trainee.loss
@@ -155,10 +216,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", default="16x64", help="sequences x tokens")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--out", default=None, help="write the result as JSON here")
+    parser.add_argument("--count", action="store_true", help="count ATen operators per region instead of timing")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(1)
     b, _, l = args.batch.partition("x")
+    if args.count:
+        result = count_operators(args.model, args.budget, int(b), int(l))
+        for name, v in result["variants"].items():
+            print(f"{name:15s} " + ", ".join(f"{k} {n}" for k, n in v["counts"].items()))
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        return 0
     result = profile_variants(args.model, args.budget, int(b), int(l), args.steps)
     print(render(result))
     if args.out:

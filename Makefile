@@ -79,5 +79,14 @@ cpu-sweeps: $(STAMP) ## the reported runs, seeds 1-5: Table 1, Fig. 2, Table 5, 
 cpu-plan: $(STAMP) ## the CPU reproduction's compute estimate per sweep and task (runs nothing)
 	$(PY) -m runners.cpu_plan
 
+cluster-up: ## a single-node SLURM test cluster on this machine (installs slurm + munge + mariadb; root; idempotent)
+	tests/cluster/slurm.sh up
+
+cluster-down: ## stop what cluster-up started
+	tests/cluster/slurm.sh down
+
+cluster-status: ## is the test cluster up?
+	tests/cluster/slurm.sh status
+
 clean: ## remove outputs of local runs (keeps .venv and results/)
 	rm -rf outputs multirun .pytest_cache

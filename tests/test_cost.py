@@ -53,6 +53,6 @@ def test_a_real_trainer_run_records_its_cost(tmp_path):
     trainer.train()
     out = meter.summary()
     assert out["steps_timed"] == 6
-    assert 0 < out["step_time_median_s"] * 6 <= out["train_time_s"]
-    assert out["peak_memory_mb"] >= 1 and out["peak_memory_mb"] <= rss_high_water_mb() + 1
+    assert out["step_time_median_s"] > 0 and 0 < sum(meter.step_times) <= out["train_time_s"]
+    assert 1 <= out["peak_memory_mb"] <= rss_high_water_mb() * 1.1   # the kernel folds RSS counters lazily
     assert out["device"] == "cpu" and set(out) >= {"step_time_median_s", "train_time_s", "peak_memory_mb", "device"}

@@ -181,6 +181,7 @@ def load_adapter(model: nn.Module, directory: str | Path, handle=None, *, includ
                            f"(e.g. {missing[0] if missing else 'the same modules in another order'}); load it into "
                            f"the same architecture with the same targets")
     tensors = load_file(str(directory / WEIGHTS))
+    handle.prepare_load(config, {name: tuple(t.shape) for name, t in tensors.items()})  # a sliced adapter: cut first
     params = dict(model.named_parameters())
     for name, tensor in tensors.items():
         p = params.get(name)

@@ -134,3 +134,15 @@ def test_fig3_heat_maps_come_from_runs_above_the_majority_class(tmp_path):
     assert sorted(p.name for p in (out / "minilm").glob("claims_fig3_*.png")) == ["claims_fig3_sst2_83k.png"]
     md = (out / "minilm/claims.md").read_text()
     assert "### SST-2, 83k (seeds 1, 2, 3, 5)" in md and "| 0 | 1.0 | 1.0 | 1.0 | 1.0 | 3.0 | 3.0 |" in md
+
+
+def test_selection_runs_of_one_cell_at_several_rates_all_count(tmp_path):
+    grid = tmp_path / "lr-search"
+    for lr in (4e-4, 8e-4):
+        rec = record("minilm", "sst2", "lora", 0, {"accuracy": 80.0}, label="83k", sizes={"rank": 2}, lr=lr)
+        want = PROTOCOL["sst2"]
+        rec["config"]["trainer"]["max_steps"] = want["trainer.max_steps"]
+        rec["config"]["task"].update(data_dir=want["task.data_dir"], max_seq_length=want["task.max_seq_length"])
+        write(grid / f"lr{lr:g}", rec, slug="83k")
+    f = findings.build(tmp_path / "runs", lr_search=grid)
+    assert f.selection_done == 2 and f.selection_planned == 72

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from ..records import read_record
 from .collect import Collection, Record, budget_group, collect
 from .layouts import TASK_NAMES, method_name
 from .stats import Paired, holm, one_sample, paired, summarize
@@ -393,14 +394,15 @@ def build(runs: Path, lr_search: Path | None = None, pilots: Path | None = None,
         from runners.lr_search import planned_rates
         rates = planned_rates(conf / "lr_grid.yaml")
         sel_planned = sum(len(v) for v in rates.values())
-        if lr_search.is_dir():
-            grid = collect(lr_search)
-            seen = {(r.task, r.method, float(r.data["config"]["trainer"]["learning_rate"]))
-                    for r in grid.records if r.model == MODEL and r.seed == 0 and data.current(r)}
-            for path, _ in grid.skipped:          # a failed (diverged) run is done too: lr<rate>/model/task/method/
-                parts = path.split("/")
-                if len(parts) == 6 and parts[1] == MODEL and parts[5] == "seed0.json":
-                    seen.add((parts[2], parts[3], float(parts[0][2:])))
+        if lr_search.is_dir():           # every grid record counts, ok or failed (collect() would merge the rates)
+            seen = set()
+            for path in lr_search.glob(f"lr*/{MODEL}/*/*/*/seed0.json"):
+                rec = read_record(path)
+                if rec is None or rec.get("status") not in ("ok", "failed"):
+                    continue
+                probe = Record(path.name, rec, budget_group(rec.get("budget")))
+                if data.current(probe):
+                    seen.add((rec["task"], rec["method"], float(rec["config"]["trainer"]["learning_rate"])))
             sel_done = sum(1 for (t, m), lrs in rates.items() for lr in lrs if (t, m, lr) in seen)
     pilot_lines = []
     if pilots is not None and pilots.is_dir():

@@ -181,6 +181,15 @@ def beats_majority(record: Record) -> bool:
     return value is not None and isinstance(base, (int, float)) and value > base
 
 
+def below_majority(record: Record) -> bool:
+    """The run scored at or below its task's majority class, where the record knows that baseline (records
+    without one, e.g. SQuAD's, are never counted as below it)."""
+    metric = MAIN_METRIC.get(record.task, record.data.get("main_metric", ""))
+    if not isinstance((record.data.get("baseline") or {}).get(metric), (int, float)):
+        return False
+    return not beats_majority(record)
+
+
 def learns(data: Data, task: str) -> tuple[bool | None, str]:
     """Whether the task carries a signal here: full fine-tuning and LoRA (83k) beat the majority class in every
     reported seed (None while either has no record yet), with the evidence as text."""

@@ -25,7 +25,9 @@ def finished_record(cfg: DictConfig, key: RunKey) -> dict | None:
     existing = read_record(path)
     if cfg.force or not existing or existing.get("status") != "ok":
         return None
-    if existing.get("config_hash") != key.config_hash:
+    if existing.get("config_hash") != key.config_hash and config_hash(existing.get("config") or {}) != key.config_hash:
+        # (a record written under an earlier hash rule whose config is this run's counts as this run: the hash is a
+        # function of the stored config, runners/keys.py)
         raise ConfigError(f"{path} holds a finished run with other settings (hash {existing.get('config_hash')} vs "
                           f"{key.config_hash}); pass force=true to replace it, or results_dir=DIR to keep both")
     return existing

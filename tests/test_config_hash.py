@@ -67,3 +67,23 @@ def test_rehash_moves_a_verified_rule1_record_and_leaves_a_doubtful_one(tmp_path
         {k: v for k, v in good.items() if not k.startswith("config_hash")}
     assert json.loads((tmp_path / "b/seed1.json").read_text()) == tampered
     assert rehash.migrate(tmp_path)[0] == 0   # idempotent
+
+
+def test_a_record_hashed_before_a_setting_was_unhashed_is_verified_and_counts_as_finished(tmp_path):
+    """A sweep process that loaded the hash rule before trainer.gradient_checkpointing was unhashed wrote such
+    records; the stored config still identifies the run."""
+    from omegaconf import OmegaConf
+
+    from runners.plan import finished_record, run_key
+
+    cfg = OmegaConf.create(composed("task=rte", "method=lora", "budget=83k", f"results_dir={tmp_path}"))
+    key = run_key(cfg)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    old = hash_of(config, (NOT_HASHED - rehash.UNHASHED_LATER) | {"method.rank"})
+    assert old != key.config_hash
+    path = key.record_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"status": "ok", "config": config, "config_hash": old, "git": {"commit": None}}))
+    assert finished_record(cfg, key)["config_hash"] == old            # the same run: skipped, not an error
+    assert rehash.verify_rule1(json.loads(path.read_text())) == "rule 2 with trainer.gradient_checkpointing hashed"
+    assert rehash.migrate(tmp_path)[0] == 1 and json.loads(path.read_text())["config_hash"] == key.config_hash

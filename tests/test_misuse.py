@@ -69,7 +69,7 @@ def test_loading_a_state_from_different_modules():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(importance="fisher"), "importance='fisher' is not one of"),
+    (dict(importance="entropy"), "importance='entropy' is not one of"),
     (dict(reg_form="squared"), "reg_form='squared' is not one of"),
     (dict(score_weights="mid"), "score_weights='mid' is not one of"),
     (dict(beta2=1.0), "beta2=1.0 must lie strictly between 0 and 1"),

@@ -4,7 +4,6 @@ Real subprocesses killed with SIGKILL at each point (tests/die_at.py), then the 
 
 The run: 10 optimizer steps of 8 examples over 64 (an epoch is 8 steps, so the run ends mid-epoch), a checkpoint
 every 4 steps (4, 8 and the last, 10), AdaLoRA's budget phase over steps 3-7 (t_init 2, t_final 3)."""
-import json
 import os
 import signal
 import subprocess
@@ -12,10 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import safetensors.torch
 import torch
 
-from runners.training import METHOD_STATE, TRAINABLE_WEIGHTS
+from run_state import end_state, same
 
 REPO = Path(__file__).resolve().parent.parent
 ARGS = ["task=sst2", "method=adalora", "model=tiny-bert", "task.data_dir=data/glue/sst2", "task.max_train_samples=64",
@@ -39,21 +37,7 @@ def run_folder(folder: Path) -> Path:
 
 
 def end_of(folder: Path) -> tuple[dict, dict, dict]:
-    record = json.loads((folder / RECORD).read_text())
-    last = run_folder(folder) / f"checkpoint-{LAST}"
-    weights = safetensors.torch.load_file(str(last / TRAINABLE_WEIGHTS))
-    method = torch.load(last / METHOD_STATE, map_location="cpu", weights_only=True)
-    return record, weights, method
-
-
-def same(a, b) -> bool:
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if torch.is_tensor(a):
-        return torch.equal(a, b)
-    return a == b
+    return end_state(folder / RECORD, run_folder(folder) / f"checkpoint-{LAST}")
 
 
 @pytest.fixture(scope="module")

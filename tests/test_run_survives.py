@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-import safetensors.torch
 import torch
 
 from runners.reliability.preemption import EXIT_REQUEUE
-from runners.training import METHOD_STATE, TRAINABLE_WEIGHTS
+from run_state import end_state, same
+from runners.training import TRAINABLE_WEIGHTS
 
 pytestmark = pytest.mark.slow
 
@@ -58,21 +58,7 @@ def run_folder(folder: Path) -> Path:
 
 
 def final_state(folder: Path) -> tuple[dict, dict, dict]:
-    record = json.loads((folder / RECORD).read_text())
-    last = run_folder(folder) / "checkpoint-24"
-    weights = safetensors.torch.load_file(str(last / TRAINABLE_WEIGHTS))
-    method = torch.load(last / METHOD_STATE, map_location="cpu", weights_only=True)
-    return record, weights, method
-
-
-def same(a, b) -> bool:
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if torch.is_tensor(a):
-        return torch.equal(a, b)
-    return a == b
+    return end_state(folder / RECORD, run_folder(folder) / "checkpoint-24")
 
 
 def assert_same_end(folder: Path, reference: Path) -> None:

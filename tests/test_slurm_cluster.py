@@ -9,17 +9,15 @@ import datetime as dt
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-import safetensors.torch
 import torch
 
-from runners.training import METHOD_STATE, TRAINABLE_WEIGHTS
+from run_state import end_state, same
 from test_distributed import TINY as DDP_ARGS, check_one_ddp_record
 
 REPO = Path(__file__).resolve().parent.parent
@@ -153,11 +151,8 @@ def logs(folder: Path) -> str:
 
 
 def end_of(folder: Path, seed: int = 1) -> tuple[dict, dict, dict]:
-    record = json.loads((folder / f"runs/{CELL}/seed{seed}.json").read_text())
-    last = next((folder / "out").glob(f"{CELL}/seed{seed}-*")) / "checkpoint-24"
-    weights = safetensors.torch.load_file(str(last / TRAINABLE_WEIGHTS))
-    method = torch.load(last / METHOD_STATE, map_location="cpu", weights_only=True)
-    return record, weights, method
+    return end_state(folder / f"runs/{CELL}/seed{seed}.json",
+                     next((folder / "out").glob(f"{CELL}/seed{seed}-*")) / "checkpoint-24")
 
 
 def assert_same_end(folder: Path, reference: Path) -> None:
@@ -169,16 +164,6 @@ def assert_same_end(folder: Path, reference: Path) -> None:
     lambdas = [k for k in weights if k.endswith("lora_E")]
     assert lambdas and all(torch.equal(weights[k], ref_weights[k]) for k in lambdas)  # the same λ, bit for bit
     assert same(weights, ref_weights) and same(method, ref_method)  # every trained tensor, masks, statistics
-
-
-def same(a, b) -> bool:
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if torch.is_tensor(a):
-        return torch.equal(a, b)
-    return a == b
 
 
 @pytest.fixture(scope="module")

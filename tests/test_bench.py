@@ -132,3 +132,14 @@ def test_a_target_needs_its_whole_interval_under_the_goal():
     v = verdict(noisy, 1.03, 1.05)
     assert not v["met"] and noisy["ci_high"] > 1.05
     assert not verdict(paired_ratio(a[:2], b[:2]), 1.03)["met"]       # two rounds: no interval, no verdict
+
+
+def test_the_benchmarks_own_threads_do_not_make_the_machine_busy():
+    """On 2 cores a 2-thread benchmark holds the load near 2 by itself: only work beyond its own threads is load."""
+    from runners.bench.stats import load_verdict
+
+    assert not load_verdict([1.9, 2.0, 2.1], cores=2, own=2)["heavy"]       # the benchmark alone
+    assert load_verdict([3.0, 3.1, 2.9], cores=2, own=2)["heavy"]           # plus one busy process
+    assert load_verdict([2.0, 2.1, 1.9], cores=2, own=1)["heavy"]           # a 1-thread run beside one other
+    assert not load_verdict([1.1, 1.0, 0.9], cores=2, own=1)["heavy"]
+    assert load_verdict([16.5] * 3, cores=16, own=1)["heavy"] and not load_verdict([15.0] * 3, cores=16, own=1)["heavy"]

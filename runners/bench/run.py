@@ -232,11 +232,11 @@ def run_bench(opts: Options, argv: list[str], progress: Callable[[str], None] = 
                                       progress=progress)
     basis = headline_basis(device, threads)
     loads = [x for m in models.values() for x in m["loadavg_1min"]]
-    load = stats.load_verdict(loads, cores)
+    load = stats.load_verdict(loads, cores, own=threads if device.type == "cpu" else 1)
     heavy = device.type == "cpu" and load["heavy"]
     if heavy:
         progress(f"WARNING: heavy load during the rounds (median 1-minute load {load['median']:.1f} on {cores} "
-                 f"cores): these timings are not a verdict")
+                 f"cores, {threads} of them the benchmark's): these timings are not a verdict")
     checked = targets(models, scaling, basis, heavy)
     record = {
         "schema": 1,
@@ -246,8 +246,9 @@ def run_bench(opts: Options, argv: list[str], progress: Callable[[str], None] = 
         "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(opts).items()},
         "machine": describe(device, threads, rule),
         "load": {"start": list(load_start), "end": list(os.getloadavg()), "during": load, "heavy": heavy,
-                 "note": "os.getloadavg() of the whole machine, sampled every round; heavy = median >= cores: the "
-                         "machine was shared with other jobs and no target counts as met"},
+                 "note": "os.getloadavg() of the whole machine (the benchmark's own threads included), sampled every "
+                         "round; heavy = median >= limit (the cores, or the benchmark's threads + 1 where those fill "
+                         "the cores): the machine was shared with other jobs and no target counts as met"},
         "verdict_valid": not heavy and not opts.quick,
         **provenance(),
         "schedule": schedule.as_dict(),

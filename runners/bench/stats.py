@@ -80,11 +80,15 @@ def verdict(estimate: dict | None, goal: float, ci_goal: float | None = None) ->
     return {"value": value, "ci": [low, high], "goal": goal, "ci_goal": ci_goal, "met": met, "why": why}
 
 
-def load_verdict(loads: Sequence[float], cores: int) -> dict:
+def load_verdict(loads: Sequence[float], cores: int, own: int = 1) -> dict:
     """How busy the machine was while the rounds ran (1-minute load averages sampled once a round). The benchmark
-    itself keeps one core busy; `heavy` when the median load reaches the core count (other jobs then hold at least
-    one more core's worth of work: times inflate, and the interleaving can only partly pair the slow spells)."""
+    itself keeps `own` cores busy (its torch threads), and they count in the load average; `heavy` when the median
+    load reaches the core count or, when the benchmark's own threads fill the cores, its threads + 1: either way
+    other jobs then held at least one more core's worth of work (times inflate, and the interleaving can only partly
+    pair the slow spells)."""
+    limit = max(cores, own + 1)
     if not loads:
-        return {"median": None, "max": None, "cores": cores, "heavy": False, "samples": 0}
+        return {"median": None, "max": None, "cores": cores, "limit": limit, "heavy": False, "samples": 0}
     med = statistics.median(loads)
-    return {"median": med, "max": max(loads), "cores": cores, "heavy": med >= cores, "samples": len(loads)}
+    return {"median": med, "max": max(loads), "cores": cores, "limit": limit, "heavy": med >= limit,
+            "samples": len(loads)}

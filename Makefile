@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow demo tables bench bench-runs bench-gpu paper plan cpu-repro cpu-select cpu-sweeps cpu-plan clean cluster-up cluster-down cluster-status
+.PHONY: help install test test-slow demo tables bench bench-runs bench-gpu paper plan cpu-repro cpu-select cpu-sweeps cpu-beyond cpu-plan clean cluster-up cluster-down cluster-status
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -75,6 +75,14 @@ cpu-sweeps: $(STAMP) ## the reported runs, seeds 1-5: Table 1, Fig. 2, Table 5, 
 	$(CPU_RUN) +experiment=cpu/fig2 $(if $(TASK),task=$(TASK))
 	$(CPU_RUN) +experiment=cpu/table5 $(if $(TASK),task=$(TASK))
 	$(CPU_RUN) +experiment=cpu/table4 $(if $(TASK),task=$(TASK))
+
+cpu-beyond: $(STAMP) ## issues 17 and 18, after cpu-sweeps: selection of the new options and methods (cpu/lr_grid_beyond), then cpu/beyond and cpu/successors, seeds 1-5 [TASK=sst2]
+	$(CPU_RUN) +experiment=cpu/lr_grid_beyond $(if $(TASK),task=$(TASK))
+	$(PY) -m runners.lr_search --extend --grid conf/experiment/cpu/lr_grid_beyond.yaml
+	for i in 1 2 3; do test -f conf/experiment/cpu/lr_extend.yaml || break; \
+	  $(CPU_RUN) +experiment=cpu/lr_extend && $(PY) -m runners.lr_search --extend --grid conf/experiment/cpu/lr_grid_beyond.yaml || exit 1; done
+	$(CPU_RUN) +experiment=cpu/beyond $(if $(TASK),task=$(TASK))
+	$(CPU_RUN) +experiment=cpu/successors $(if $(TASK),task=$(TASK))
 
 cpu-plan: $(STAMP) ## the CPU reproduction's compute estimate per sweep and task (runs nothing)
 	$(PY) -m runners.cpu_plan

@@ -47,13 +47,27 @@ class Trial:
     path: Path
 
 
+def _sweeper(grid_config: Path):
+    """The grid's sweeper settings; a grid that extends another (cpu/lr_grid_beyond: `defaults:
+    /experiment/cpu/lr_grid@_global_`) takes the params it does not set from that one."""
+    config = OmegaConf.load(grid_config)
+    sweeper = config.hydra.sweeper
+    if "params" in sweeper:
+        return sweeper
+    for entry in config.get("defaults", []):
+        if isinstance(entry, str) and entry.startswith("/experiment/cpu/"):
+            base = grid_config.with_name(entry.split("/")[-1].split("@")[0] + ".yaml")
+            return OmegaConf.merge({"params": _sweeper(base).params}, sweeper)
+    raise ConfigError(f"{grid_config} has no hydra.sweeper.params and extends no grid that has")
+
+
 def planned_rates(grid_config: Path = GRID_CONFIG) -> dict[tuple[str, str], set[float]]:
     """(task, method) -> the rates the grid sweep runs, from its config (params x each grid)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from hydra_plugins.adalora_sweeper.grid_sweeper import expand
 
-    sweeper = OmegaConf.load(grid_config).hydra.sweeper
+    sweeper = _sweeper(grid_config)
     plan: dict[tuple[str, str], set[float]] = {}
     for job in expand(sweeper.params, sweeper.grids, [], OverridesParser.create()):
         kv = dict(item.split("=", 1) for item in job)

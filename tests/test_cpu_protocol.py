@@ -190,3 +190,17 @@ def test_the_extension_stops_at_its_cap(tmp_path):
     chosen, missing = lr_search.choose(lr_search.read_trials(grid, "minilm", 0),
                                        {("sst2", "lora"): {4e-4, 8e-4, 1.6e-3}})
     assert not missing and chosen[("sst2", "lora")].trial.lr == 1.28e-2 and chosen[("sst2", "lora")].at_edge
+
+
+def test_the_beyond_grid_extends_the_selection_grid_with_the_same_rule():
+    """cpu/lr_grid_beyond sets only its methods' grids; the tasks (and the seed) come from cpu/lr_grid, and
+    runners.lr_search reads its plan the same way (make cpu-beyond)."""
+    from runners.lr_search import planned_rates
+
+    plan = planned_rates(PROTOCOL / "lr_grid_beyond.yaml")
+    assert {t for t, _ in plan} == {"sst2", "cola"}
+    assert {m for _, m in plan} == {"adalora-reactivation", "adalora-lcb", "adalora-fisher", "increlora", "sora",
+                                    "dora", "pissa", "rslora", "loraplus"}
+    for rs in plan.values():
+        rs = sorted(rs)
+        assert len(rs) == 3 and all(b / a == pytest.approx(2.0) for a, b in zip(rs, rs[1:]))

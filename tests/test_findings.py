@@ -146,3 +146,27 @@ def test_selection_runs_of_one_cell_at_several_rates_all_count(tmp_path):
         write(grid / f"lr{lr:g}", rec, slug="83k")
     f = findings.build(tmp_path / "runs", lr_search=grid)
     assert f.selection_done == 2 and f.selection_planned == 72
+
+
+def test_beyond_the_paper_has_its_own_claim_table(tmp_path):
+    """Issues 17 and 18 are asked like the paper's claims, in their own families (Holm within each) and their own
+    README section; the plan comes from cpu/beyond and cpu/successors."""
+    runs = tmp_path / "runs"
+    table1_records(runs)                                      # full fine-tuning and LoRA learn on SST-2
+    put(runs, "sst2", "adalora", "41k", [80.0 + n for n in NOISE])
+    for label in ("41k", "83k"):
+        put(runs, "sst2", "adalora-reactivation", label, [86.0 + 1.5 * n for n in NOISE])
+    f = findings.build(runs, study=findings.BEYOND)
+    rows = [r for r in f.found if r.claim.key == "b-reactivation" and r.task == "sst2"]
+    assert [r.label for r in rows] == ["AdaLoRA + reactivation 41k − AdaLoRA 41k",
+                                       "AdaLoRA + reactivation 83k − AdaLoRA 83k"]
+    assert all(r.test is not None and r.test.n == 5 and r.test.mean_diff > 2 for r in rows)
+    assert all(r.verdict == "pending" for r in f.found if r.task == "sst2")      # LCB and Fisher have no records
+    assert [c.family for c in findings.BEYOND.claims].count("Issue 18") == 6
+    assert {r.claim.family for r in f.found} == {"Issue 17", "Issue 18"}
+    plan = findings.planned_runs(sweeps=findings.BEYOND.sweeps)
+    assert sum(1 for t, *_ in plan if t == "sst2") == (4 * 2 + 8 * 2 - 1) * 5   # AdaLoRA 83k is in both sweeps
+    section = findings.readme_section(f)
+    assert section.startswith(findings.BEYOND.start) and section.endswith(findings.BEYOND.end)
+    assert "cpu/lr_grid_beyond" in section and "cpu/beyond, successors" in section
+    assert findings.BEYOND.start not in findings.readme_section(findings.build(runs))

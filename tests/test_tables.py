@@ -272,3 +272,36 @@ def test_the_rank_pattern_table_gives_the_feed_forward_and_upper_layer_shares(tm
     assert f"| RTE | 83k | 2 | {ffn:.1f} ± 0.0 (2) | {upper:.1f} ± 0.0 (2) |" in md
     assert "| 0 | 1.0 | 1.0 | 1.0 | 1.0 | 3.0 | 3.0 | 10.0 |" in md and "| 5 | 2.0 | 2.0 | 2.0 | 2.0 | 2.0 | 2.0 | 12.0 |" in md
     assert "rank_pattern.md" in (out / "README.md").read_text()
+
+
+def test_methods_the_paper_never_ran_get_their_own_tables_and_join_the_parameter_figure(tmp_path):
+    """Issue 17's options and issue 18's successors: a table per study for the model that ran them (no paper model
+    table, no paper rows), AdaLoRA against every row, and the successors drawn in the score-vs-parameters figure."""
+    runs = tmp_path / "runs"
+    for seed, (a, s, d) in enumerate(((85.0, 83.0, 84.0), (86.0, 83.5, 84.5), (84.5, 82.0, 85.0)), start=1):
+        write(runs, record("minilm", "sst2", "adalora", seed, {"accuracy": a}, label="83k",
+                           sizes={"target_rank": 2, "init_rank": 4}, retained=90_000, pretrained=22_713_216))
+        write(runs, record("minilm", "sst2", "sora", seed, {"accuracy": s}, label="83k",
+                           sizes={"target_rank": 2, "init_rank": 4}, adapter=95_000, pretrained=22_713_216))
+        write(runs, record("minilm", "sst2", "dora", seed, {"accuracy": d}, label="83k", sizes={"rank": 2},
+                           adapter=86_000, pretrained=22_713_216))
+        write(runs, record("minilm", "sst2", "adalora-fisher", seed, {"accuracy": a + 0.5}, label="83k",
+                           sizes={"target_rank": 2, "init_rank": 4}, retained=90_000, pretrained=22_713_216))
+    report, out = build(tmp_path, runs, figures=True)
+    assert "minilm/successors_methods_since.md" in report.written and "minilm/beyond_adalora_options.md" in report.written
+    assert not any(name.startswith(f"{DEB}/successors") or name.startswith(f"{DEB}/beyond") for name in report.written)
+    md = (out / "minilm/successors_methods_since.md").read_text()
+    assert "the paper has no such table" in md and "↳ paper" not in md
+    assert "| SoRA | 83k |" in md and "| DoRA | 83k |" in md and "AdaLoRA − SoRA" in md and "AdaLoRA − DoRA" in md
+    beyond = (out / "minilm/beyond_adalora_options.md").read_text()
+    assert "| AdaLoRA, Fisher score | 83k |" in beyond and "AdaLoRA − AdaLoRA, Fisher score" in beyond
+    assert "SoRA" not in beyond
+    from runners.tables.collect import collect as collect_runs
+    from runners.tables.layouts import LAYOUTS
+    from runners.tables.param_curves import param_curves
+    table1 = next(layout for layout in LAYOUTS if layout.key == "table1")
+    _, used = param_curves(table1, "minilm", collect_runs(runs), [], render=False)
+    assert {r.method for r in used} == {"adalora", "sora", "dora"}      # the options stay in their own table
+    assert (out / "minilm/params_glue.png").is_file()
+    again, _ = build(tmp_path, runs, figures=True)
+    assert not again.written and not again.removed

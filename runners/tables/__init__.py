@@ -27,7 +27,7 @@ from .render import latex, markdown
 __all__ = ["PaperDataError", "Report", "make_tables"]
 
 FAMILY_NAMES = {"glue": "GLUE tasks", "squad": "SQuAD", "summarization": "summarisation"}
-OWN_FILE = re.compile(r"^(table\d+_[\w-]+\.(md|tex)|fig[23]_[\w.-]+\.png|params_[\w.-]+\.png|rank_pattern\.md)$")
+OWN_FILE = re.compile(r"^((table\d+|beyond|successors)_[\w-]+\.(md|tex)|fig[23]_[\w.-]+\.png|params_[\w.-]+\.png|rank_pattern\.md)$")
 
 
 @dataclass
@@ -52,14 +52,19 @@ def make_tables(runs_dir: Path, paper_dir: Path, out_dir: Path, runs_label: str 
     outputs: list[Output] = []
     messages: list[str] = []
 
+    in_paper = {method for layout in LAYOUTS if layout.paper for method in layout.methods}
     for layout in LAYOUTS:
-        models = {layout.paper_model} | {r.model for r in found.records
-                                         if r.task in layout.tasks and r.method in layout.methods}
+        # a table the paper has: for its model and every model with a record of it; one it has not (issues 17, 18):
+        # only for models that ran one of its own methods (LoRA and AdaLoRA alone stay in Table 1)
+        models = {layout.paper_model} if layout.paper else set()
+        models |= {r.model for r in found.records if r.task in layout.tasks and r.method in layout.methods
+                   and (layout.paper or r.method not in in_paper)}
         for model in sorted(models):
             table = build_table(layout, model, found, paper)
             md, tex = f"{model}/{layout.file}.md", f"{model}/{layout.file}.tex"
             files[md], files[tex] = markdown(table).encode(), latex(table).encode()
-            remark = "the paper's model" if table.is_paper_model else f"reference: the paper's {layout.paper_model}"
+            remark = ("not in the paper" if not layout.paper else "the paper's model" if table.is_paper_model
+                      else f"reference: the paper's {layout.paper_model}")
             outputs.append(Output("table", layout.title, model, [md, tex], table.records, remark))
             if layout.fig2:
                 png, used = fig2(layout, model, found, paper, render=figures)

@@ -21,7 +21,9 @@ from .values import adapted_params, metric_value, pretrained_params  # noqa: E40
 
 COLORS = {"full": "#444444", "bitfit": "#8c564b", "houlsby": "#2ca02c", "pfeiffer": "#9467bd", "lora": "#1f77b4",
           "adalora": "#d62728", "prune-lora": "#17becf", "adalora-sensitivity": "#ff7f0e",
-          "adalora-magnitude": "#bcbd22", "lora-regu": "#7f7f7f", "svd-lora": "#e377c2", "adalora-gamma0": "#aec7e8"}
+          "adalora-magnitude": "#bcbd22", "lora-regu": "#7f7f7f", "svd-lora": "#e377c2", "adalora-gamma0": "#aec7e8",
+          "adalora-reactivation": "#ff9896", "adalora-lcb": "#c5b0d5", "adalora-fisher": "#98df8a", "sora": "#ff7f0e",
+          "increlora": "#bcbd22", "dora": "#17becf", "pissa": "#e377c2", "rslora": "#7f7f7f", "loraplus": "#393b79"}
 # The paper prints Table 1's sizes as counts; Fig. 2 plots shares, so those are divided by the paper's own
 # full fine-tuning count for DeBERTaV3-base ("184M", Table 1).
 PAPER_FULL_COUNT = {"deberta-v3-base": 184e6}

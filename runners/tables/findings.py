@@ -98,19 +98,67 @@ CLAIMS = (
     Claim("f3-upper", "Fig. 3", "AdaLoRA gives the upper half of the layers more than half of the kept rank", (),
           kind="share"),
 )
-FAMILIES = tuple(dict.fromkeys(c.family for c in CLAIMS))
+
+def _since(budgets, *pairs):
+    return tuple((a(b), c(b)) for b in budgets for a, c in pairs)
+
+
+def _arm(method):
+    return lambda budget: Arm(method, budget)
+
+
+# Beyond the paper (issues 17 and 18): questions the paper leaves open, asked the same way. An option of AdaLoRA is
+# the A side (does it help AdaLoRA?); a method published since the paper is the B side (does AdaLoRA still beat
+# it?), so "confirmed" keeps the direction of the statement.
+BEYOND_CLAIMS = (
+    Claim("b-reactivation", "Issue 17", "Letting a masked triplet return (reactivation) beats AdaLoRA's permanent "
+          "mask at the low budgets (r̄ = 1, 2)", _since(("41k", "83k"), (_arm("adalora-reactivation"), _a))),
+    Claim("b-lcb", "Issue 17", "Ranking triplets by a lower confidence bound (mean − κ·uncertainty) beats AdaLoRA's "
+          "product score", _since(("41k", "83k"), (_arm("adalora-lcb"), _a))),
+    Claim("b-fisher", "Issue 17", "The empirical Fisher (w·g)² beats AdaLoRA's sensitivity |w·g|",
+          _since(("41k", "83k"), (_arm("adalora-fisher"), _a))),
+) + tuple(
+    Claim(f"s-{m}", "Issue 18", f"AdaLoRA beats {method_name(m)} at the same budget (r̄ = 2, 8)",
+          _since(("83k", "332k"), (_a, _arm(m))))
+    for m in ("sora", "increlora", "dora", "pissa", "rslora", "loraplus"))
+
+
+@dataclass(frozen=True)
+class Study:
+    """One claim table: its claims, the sweeps whose runs it reads, the selection grid, where it is written."""
+    key: str
+    title: str
+    claims: tuple[Claim, ...]
+    sweeps: tuple[str, ...]          # conf/experiment/cpu/<name>.yaml: the reported runs
+    grid: str                        # conf/experiment/cpu/<grid>.yaml: the selection runs (seed 0)
+    file: str                        # results/tables/minilm/<file>
+    start: str
+    end: str
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.family for c in self.claims))
+
+
+PAPER = Study("paper", "The paper's claims at CPU scale", CLAIMS, SWEEPS, "lr_grid", "claims.md", START, END)
+BEYOND = Study("beyond", "Beyond the paper at CPU scale: AdaLoRA's options (issue 17) and its successors (issue 18)",
+               BEYOND_CLAIMS, ("beyond", "successors"), "lr_grid_beyond", "beyond.md",
+               "<!-- beyond:start (written by `make tables`: runners/tables/findings.py; do not edit) -->",
+               "<!-- beyond:end -->")
+STUDIES = (PAPER, BEYOND)
+FAMILIES = PAPER.families
 SHARE_BUDGETS = ("41k", "83k", "166k", "332k", "664k")
 
 
 # --- what is planned ---------------------------------------------------------------------------------------------
-def planned_runs(conf: Path = CPU_CONF) -> set[tuple[str, str, str | None, int]]:
-    """(task, method, budget label or None, seed) of every reported run the CPU sweeps make."""
+def planned_runs(conf: Path = CPU_CONF, sweeps: tuple[str, ...] = SWEEPS) -> set[tuple[str, str, str | None, int]]:
+    """(task, method, budget label or None, seed) of every reported run the given CPU sweeps make."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from hydra_plugins.adalora_sweeper.grid_sweeper import expand
 
     runs = set()
-    for name in SWEEPS:
+    for name in sweeps:
         path = conf / f"{name}.yaml"
         if not path.is_file():
             continue
@@ -252,9 +300,9 @@ def _planned(plan: set | None, task: str, arms) -> bool:
     return any((task, a.method, a.budget) in cells for a in arms)
 
 
-def results(data: Data, tasks: list[str], plan: set | None = None) -> list[Result]:
+def results(data: Data, tasks: list[str], plan: set | None = None, claims: tuple[Claim, ...] = CLAIMS) -> list[Result]:
     out = []
-    for claim in CLAIMS:
+    for claim in claims:
         for task in tasks:
             arms = [a for pair in claim.pairs for a in pair] or [_a(b) for b in SHARE_BUDGETS]
             if not _planned(plan, task, [a for a in arms if a.method != "adalora" or claim.kind == "share"]
@@ -286,7 +334,7 @@ def judge(found: list[Result], informative: dict[str, bool | None]) -> list[Resu
     """Holm over each family's tests, then each comparison's verdict. A family's tests are those of every task not
     ruled out (a task still undecided counts: its comparisons will join the family), so a verdict is final only
     once the whole family has its five seeds on every task that learns."""
-    for family in FAMILIES:
+    for family in dict.fromkeys(r.claim.family for r in found):
         mine = [r for r in found if r.claim.family == family and informative.get(r.task) is not False
                 and r.verdict != DROPPED]
         adjusted = holm([r.test.p_t if r.test is not None else None for r in mine])
@@ -343,7 +391,7 @@ def _short(label: str) -> str:
 def claim_table(found: list[Result], tasks: list[str]) -> list[str]:
     lines = ["| Source | Claim | Task | Verdict | Effect, mean [95% CI] per comparison | Holm p |",
              "|---|---|---|---|---|---|"]
-    for claim in CLAIMS:
+    for claim in dict.fromkeys(r.claim for r in found):
         for task in tasks:
             rows = [r for r in found if r.claim is claim and r.task == task]
             effects = "; ".join(f"{_short(r.label)}: {_fmt(r.test.mean_diff)} [{_fmt(r.test.ci[0])}, "
@@ -357,7 +405,7 @@ def claim_table(found: list[Result], tasks: list[str]) -> list[str]:
 
 def detail(found: list[Result], tasks: list[str]) -> list[str]:
     lines = []
-    for family in FAMILIES:
+    for family in dict.fromkeys(r.claim.family for r in found):
         lines += ["", f"## {family}", "",
                   "| Claim | Task | Comparison | Seeds | Mean difference | 95% CI | t | p | p Wilcoxon | p Holm | "
                   "Detectable (80% power) | Verdict |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -386,11 +434,13 @@ class Findings:
     selection_done: int = 0
     selection_planned: int = 0
     pilots: list[str] = field(default_factory=list)
+    study: Study = PAPER
 
 
-def build(runs: Path, lr_search: Path | None = None, pilots: Path | None = None, conf: Path = CPU_CONF) -> Findings:
+def build(runs: Path, lr_search: Path | None = None, pilots: Path | None = None, conf: Path = CPU_CONF,
+          study: Study = PAPER) -> Findings:
     data = Data(collect(runs), protocol=protocol_settings(conf))
-    plan = planned_runs(conf)
+    plan = planned_runs(conf, study.sweeps)
     tasks = sorted({t for t, *_ in plan} | set(data.tasks()), key=lambda t: tuple(MAIN_METRIC).index(t))
     informative, evidence = {}, {}
     for task in tasks:
@@ -401,7 +451,7 @@ def build(runs: Path, lr_search: Path | None = None, pilots: Path | None = None,
     sel_done = sel_planned = 0
     if lr_search is not None:
         from runners.lr_search import planned_rates
-        rates = planned_rates(conf / "lr_grid.yaml")
+        rates = planned_rates(conf / f"{study.grid}.yaml")
         sel_planned = sum(len(v) for v in rates.values())
         if lr_search.is_dir():           # every grid record counts, ok or failed (collect() would merge the rates)
             seen = set()
@@ -424,15 +474,16 @@ def build(runs: Path, lr_search: Path | None = None, pilots: Path | None = None,
             pilot_lines.append(f"`{r.path}`: {method_name(r.method)} on {TASK_NAMES.get(r.task, r.task)}, "
                                f"{r.data.get('steps')} steps at batch {batch}, lr {lr:g}: {metric} "
                                f"{_fmt(metric_value(r.data, metric), '.2f')} (majority class {_fmt(base, '.2f')})")
-    found = judge(results(data, [t for t in tasks if t in MAIN_METRIC], plan), informative)
-    return Findings(tasks, informative, evidence, found, done, len(plan), sel_done, sel_planned, pilot_lines)
+    found = judge(results(data, [t for t in tasks if t in MAIN_METRIC], plan, study.claims), informative)
+    return Findings(tasks, informative, evidence, found, done, len(plan), sel_done, sel_planned, pilot_lines, study)
 
 
 def readme_section(f: Findings) -> str:
-    lines = [START, "",
+    study = f.study
+    lines = [study.start, "",
              f"Reported runs: **{f.runs_done} of {f.runs_planned}** planned runs done"
-             f" (seeds 1–5 of conf/experiment/cpu/table1, table4, table5, fig2); selection runs: {f.selection_done} of "
-             f"{f.selection_planned} (seed 0, conf/experiment/cpu/lr_grid). A verdict stays *pending* until every "
+             f" (seeds 1–5 of conf/experiment/cpu/{', '.join(study.sweeps)}); selection runs: {f.selection_done} of "
+             f"{f.selection_planned} (seed 0, conf/experiment/cpu/{study.grid}). A verdict stays *pending* until every "
              f"comparison of its family has all five seeds; the numbers beside a pending verdict are provisional.", ""]
     for task in f.tasks:
         state = {True: "learns", False: "does not learn here: left out of the claims", None: "not decided yet"}
@@ -442,7 +493,7 @@ def readme_section(f: Findings) -> str:
     lines += [""] + claim_table(f.found, [t for t in f.tasks if t in MAIN_METRIC])
     lines += ["", "Effects in points of the task's metric (accuracy or MCC × 100; Fig. 3: percentage points of the "
               "kept rank); Holm p over each source's comparisons (its family) of the paired t-test; every comparison, "
-              "with t, Wilcoxon p and the detectable difference, is in `tables/minilm/claims.md`.", "", END]
+              f"with t, Wilcoxon p and the detectable difference, is in `tables/minilm/{study.file}`.", "", study.end]
     return "\n".join(lines)
 
 
@@ -479,7 +530,7 @@ def rank_lines(cells) -> list[str]:
 
 
 def claims_markdown(f: Findings, rank_cells=()) -> str:
-    lines = ["# The paper's claims at CPU scale — MiniLM-L6", "",
+    lines = [f"# {f.study.title} — MiniLM-L6", "",
              "Built by `make tables` (`python -m runners.tables.findings`) from results/runs/minilm (seeds 1–5, "
              "records of the current conf/experiment/cpu/protocol.yaml only). Verdict rules, the statistics and the "
              "families are described in runners/tables/findings.py and runners/tables/stats.py.", ""]
@@ -488,13 +539,15 @@ def claims_markdown(f: Findings, rank_cells=()) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_readme(path: Path, section: str) -> bool:
-    """Replace the marked section of results/README.md (True if it changed); a README without markers is an error."""
+def update_readme(path: Path, section: str, study: Study = PAPER) -> bool:
+    """Replace the study's marked section of results/README.md (True if it changed); a README without its markers is
+    an error."""
     text = path.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"error: {path} has no claims markers ({START} ... {END}): add them where the claim table goes")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
+    if study.start not in text or study.end not in text:
+        raise SystemExit(f"error: {path} has no {study.key} markers ({study.start} ... {study.end}): add them where "
+                         "its claim table goes")
+    head, rest = text.split(study.start, 1)
+    _, tail = rest.split(study.end, 1)
     new = head + section + tail
     if new == text:
         return False
@@ -510,17 +563,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/tables"))
     parser.add_argument("--readme", type=Path, default=Path("results/README.md"))
     args = parser.parse_args(argv)
-    f = build(args.runs, args.lr_search, args.pilots)
     data = Data(collect(args.runs), protocol=protocol_settings())
     cells = learning_rank_cells(data)
-    out = args.out / MODEL / "claims.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    files = {out: claims_markdown(f, cells).encode()}
+    folder = args.out / MODEL
+    folder.mkdir(parents=True, exist_ok=True)
+    files, built = {}, []
+    for study in STUDIES:
+        f = build(args.runs, args.lr_search, args.pilots if study is PAPER else None, study=study)
+        built.append(f)
+        files[folder / study.file] = claims_markdown(f, cells if study is PAPER else ()).encode()
     if cells:
         from .figures import fig3
         for task, group, recs in cells:
-            files[out.parent / f"claims_fig3_{task}_{group.slug}.png"] = fig3(MODEL, task, group, recs)
-    for stale in out.parent.glob("claims_fig3_*.png"):
+            files[folder / f"claims_fig3_{task}_{group.slug}.png"] = fig3(MODEL, task, group, recs)
+    for stale in folder.glob("claims_fig3_*.png"):
         if stale not in files:
             stale.unlink()
             print(f"  removed {stale}")
@@ -528,14 +584,14 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file() or path.read_bytes() != content:
             path.write_bytes(content)
             print(f"  wrote   {path}")
-    if args.readme and args.readme.is_file():
-        if update_readme(args.readme, readme_section(f)):
-            print(f"  wrote   {args.readme} (claim table)")
-    verdicts = defaultdict(int)
-    for r in f.found:
-        verdicts[r.verdict] += 1
-    print(f"findings: {f.runs_done} of {f.runs_planned} reported runs; comparisons: "
-          + ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items())))
+    for f in built:
+        if args.readme and args.readme.is_file() and update_readme(args.readme, readme_section(f), f.study):
+            print(f"  wrote   {args.readme} ({f.study.key} claim table)")
+        verdicts = defaultdict(int)
+        for r in f.found:
+            verdicts[r.verdict] += 1
+        print(f"findings ({f.study.key}): {f.runs_done} of {f.runs_planned} reported runs; comparisons: "
+              + ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items())))
     return 0
 
 

@@ -30,6 +30,8 @@ class Layout:
     difference: bool = True       # Δ = ours − paper (off for costs measured on other hardware)
     fig2: str | None = None       # the Fig. 2 panel family this table feeds
     remark: str = ""              # how our records' metrics map onto the paper's columns, where not obvious
+    paper: bool = True            # the paper has this table (False: methods and options it never ran; no paper rows)
+    curve_methods: tuple[str, ...] = ()  # more methods drawn in the score-vs-parameters figure (our records only)
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -46,7 +48,8 @@ GLUE_COLUMNS = (
 
 LAYOUTS = (
     Layout("table1", "table1_glue", "1", "Table 1: GLUE dev", "deberta-v3-base", GLUE_COLUMNS,
-           ("full", "bitfit", "houlsby", "pfeiffer", "lora", "adalora"), ("1.2M", "0.6M", "0.3M"), fig2="glue"),
+           ("full", "bitfit", "houlsby", "pfeiffer", "lora", "adalora"), ("1.2M", "0.6M", "0.3M"), fig2="glue",
+           curve_methods=("sora", "increlora", "dora", "pissa", "rslora", "loraplus")),
     Layout("table2", "table2_squad", "2", "Table 2: SQuAD dev, EM / F1", "deberta-v3-base",
            (Column("squad", "exact_match", "v1.1 EM"), Column("squad", "f1", "v1.1 F1"),
             Column("squad_v2", "exact_match", "v2.0 EM"), Column("squad_v2", "f1", "v2.0 F1")),
@@ -71,12 +74,29 @@ LAYOUTS = (
            (Column("mnli", "time_per_epoch_min", "MNLI time/epoch (min)"), Column("mnli", "memory_gb", "MNLI memory (GB)"),
             Column("sst2", "time_per_epoch_min", "SST-2 time/epoch (min)"), Column("sst2", "memory_gb", "SST-2 memory (GB)")),
            ("lora", "adalora"), ("0.08%", "0.16%", "0.65%"), focal=None, difference=False),
+    # Not in the paper: issue 17's options of AdaLoRA and issue 18's methods published after it (cpu/beyond,
+    # cpu/successors). Each at its own selected learning rate; AdaLoRA is compared against every other row.
+    Layout("beyond", "beyond_adalora_options", "", "Beyond the paper: AdaLoRA's options for its open problems",
+           "deberta-v3-base", (Column("sst2", "accuracy", "SST-2"), Column("cola", "matthews_correlation", "CoLA")),
+           ("adalora", "adalora-reactivation", "adalora-lcb", "adalora-fisher"), ("0.08%", "0.16%"), paper=False,
+           remark="Options of the suite's AdaLoRA, off by default (adalora/ALGORITHM.md §15): reactivation lets a "
+                  "masked triplet return when its score recovers; LCB ranks triplets by a lower confidence bound of "
+                  "the sensitivity (mean − κ·uncertainty); Fisher replaces |w·g| by the empirical Fisher (w·g)²."),
+    Layout("successors", "successors_methods_since", "", "Methods since the paper: AdaLoRA against its successors",
+           "deberta-v3-base", (Column("sst2", "accuracy", "SST-2"), Column("cola", "matthews_correlation", "CoLA")),
+           ("lora", "adalora", "sora", "increlora", "dora", "pissa", "rslora", "loraplus"), ("0.16%", "0.65%"),
+           paper=False,
+           remark="SoRA and IncreLoRA end at AdaLoRA's final budget (adalora/methods/sora, increlora); DoRA, PiSSA, "
+                  "rsLoRA and LoRA+ are PEFT's, at LoRA's rank for the budget (adalora/methods/peft_lora)."),
 )
 
 METHOD_NAMES = {
     "full": "Full FT", "bitfit": "BitFit", "houlsby": "HAdapter", "pfeiffer": "PAdapter", "lora": "LoRA",
     "adalora": "AdaLoRA", "prune-lora": "Prune LoRA", "adalora-sensitivity": "s(·)=I(·)",
     "adalora-magnitude": "S_i=|λ_i|", "lora-regu": "LoRA_regu", "svd-lora": "SVD-LoRA", "adalora-gamma0": "AdaLoRA γ=0",
+    "adalora-reactivation": "AdaLoRA + reactivation", "adalora-lcb": "AdaLoRA, LCB score",
+    "adalora-fisher": "AdaLoRA, Fisher score", "sora": "SoRA", "increlora": "IncreLoRA", "dora": "DoRA",
+    "pissa": "PiSSA", "rslora": "rsLoRA", "loraplus": "LoRA+",
 }
 
 MODEL_NAMES = {

@@ -84,7 +84,7 @@ def _ours(layout: Layout, model: str, found: Collection, task: str) -> dict[str,
     out: dict[str, list[Point]] = defaultdict(list)
     cells = defaultdict(dict)  # method -> gkey -> task -> records
     for (m, t, method, gkey), recs in found.cells.items():
-        if m == model and t in layout.tasks and method in layout.methods:
+        if m == model and t in layout.tasks and method in _drawn(layout):
             cells[method].setdefault(gkey, {})[t] = recs
     for method, groups in cells.items():
         for gkey, by_task in groups.items():
@@ -109,6 +109,11 @@ def _ours(layout: Layout, model: str, found: Collection, task: str) -> dict[str,
                 starts = [s for s in starts if s is not None]
                 out[method].append(Point(found.groups[gkey].label, xs, ys, starts if method == "adalora" else None))
     return {method: sorted(points, key=lambda p: p.x) for method, points in out.items()}
+
+
+def _drawn(layout: Layout) -> tuple[str, ...]:
+    """The methods of the figure: the table's, then the ones published since (our records only: the paper has none)."""
+    return layout.methods + layout.curve_methods
 
 
 def _start(record: Record) -> float | None:
@@ -169,7 +174,7 @@ def param_curves(layout: Layout, model: str, found: Collection, paper: list[Pape
             panels.append((task, ours, theirs))
             if has_ours and task != AVERAGE:
                 used |= {r.path for (m, t, method, _), recs in found.cells.items() for r in recs
-                         if m == model and t == task and method in layout.methods}
+                         if m == model and t == task and method in _drawn(layout)}
     if not panels:
         return None, []
     records = sorted((r for r in found.records if r.path in used), key=lambda r: r.path)
@@ -186,7 +191,7 @@ def _draw(layout: Layout, model: str, panels: list, avg_tasks: list[str]) -> byt
     handles: dict[str, object] = {}
     paper_label = model_name(layout.paper_model)
     for ax, (task, ours, theirs) in zip(axes.flat, panels):
-        for method in layout.methods:
+        for method in _drawn(layout):
             color = COLORS.get(method, "black")
             if method in theirs:
                 pts = theirs[method]
@@ -224,7 +229,7 @@ def _draw(layout: Layout, model: str, panels: list, avg_tasks: list[str]) -> byt
                  f"{model_name(model)}\nours: mean ± std over seeds (solid); the paper's values: dashed, open "
                  f"squares ({reference})", fontsize=10, y=1 - 0.08 / height)
     start = "AdaLoRA (ours): starting size, dotted to its final budget"
-    order = [f"{method_name(m)} ({who})" for m in layout.methods for who in ("ours", f"paper, {paper_label}")]
+    order = [f"{method_name(m)} ({who})" for m in _drawn(layout) for who in ("ours", f"paper, {paper_label}")]
     labels = [label for label in order + [start] if label in handles]
     fig.legend([handles[label] for label in labels], labels, loc="lower center", ncol=min(3, len(labels)),
                fontsize=7.5, frameon=False)

@@ -66,10 +66,14 @@ def fmt_ci(ci: tuple[float, float]) -> str:
 def intro(table: Table) -> list[str]:
     layout = table.layout
     n = len(table.records)
+    source = f" and the paper's Table {layout.paper_table} (`results/paper/`)" if layout.paper else \
+        "; the paper has no such table (these methods or options are not in it), so there are no paper values"
     lines = [f"Model: `{table.model}` ({model_name(table.model)}). Rebuilt by `make tables` from {n} result "
-             f"record{'s' if n != 1 else ''} of this model (listed in `results/tables/README.md`) and the paper's "
-             f"Table {layout.paper_table} (`results/paper/`)."]
-    if table.is_paper_model:
+             f"record{'s' if n != 1 else ''} of this model (listed in `results/tables/README.md`){source}."]
+    if not layout.paper:
+        lines.append(f"Each cell: mean ± std (n seeds) of our records (sample std; one seed shows no std); "
+                     f"{MISSING}: no record (cells are never filled in).")
+    elif table.is_paper_model:
         diff = " **↳ Δ**: ours − paper." if layout.difference else \
             " No difference is computed: the paper measured on one V100, ours ran elsewhere; compare the ratio below."
         lines.append("Each cell: mean ± std (n seeds) of our records (sample std; one seed shows no std); "

@@ -25,7 +25,8 @@ NOT_HASHED = {
     "trainer.logging_steps", "trainer.save_strategy", "trainer.save_steps", "trainer.save_total_limit",
     "trainer.per_device_eval_batch_size", "trainer.dataloader_num_workers", "trainer.disable_tqdm",
     "trainer.eval_strategy", "trainer.eval_steps",
-    "trainer.gradient_checkpointing",  # recomputes the same activations (tests/test_decoder_families.py)
+    "trainer.activation_checkpointing",  # recomputes the same activations (tests/test_decoder_families.py)
+    "trainer.gradient_checkpointing",    # its name before transformers 5 (records made before the rename)
 }
 
 

@@ -88,7 +88,7 @@ def _train_bf16(kind, folder, checkpointing: bool):
     data = Dataset.from_dict({"input_ids": torch.randint(3, 100, (48, 12), generator=g).tolist(),
                               "labels": torch.randint(0, 2, (48,), generator=g).tolist()})
     args = TrainingArguments(output_dir=str(folder), max_steps=8, per_device_train_batch_size=8, learning_rate=1e-2,
-                             bf16=True, use_cpu=True, gradient_checkpointing=checkpointing, save_strategy="no",
+                             bf16=True, use_cpu=True, activation_checkpointing=checkpointing, save_strategy="no",
                              report_to="none", disable_tqdm=True, logging_steps=1, seed=0)
     start = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
     trainer = MethodTrainer(model=model, args=args, train_dataset=data, data_collator=default_data_collator,
@@ -141,7 +141,7 @@ def test_adalora_with_gradient_checkpointing_under_torchrun(repo, tmp_path):
            "run.py", "task=sst2", "method=adalora", "model=tiny-llama", "task.data_dir=data/glue/sst2",
            "task.max_train_samples=64", "task.max_eval_samples=16", "trainer.max_steps=6", "trainer.save_strategy=no",
            "trainer.disable_tqdm=true", "budget=2k", "method.t_init=1", "method.t_final=2", "method.delta_t=1",
-           "trainer.per_device_train_batch_size=8", "trainer.gradient_checkpointing=true", "trainer.bf16=true",
+           "trainer.per_device_train_batch_size=8", "trainer.activation_checkpointing=true", "trainer.bf16=true",
            f"results_dir={tmp_path}/runs", f"outputs_dir={tmp_path}/out"]
     done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

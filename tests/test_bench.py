@@ -143,3 +143,25 @@ def test_the_benchmarks_own_threads_do_not_make_the_machine_busy():
     assert load_verdict([2.0, 2.1, 1.9], cores=2, own=1)["heavy"]           # a 1-thread run beside one other
     assert not load_verdict([1.1, 1.0, 0.9], cores=2, own=1)["heavy"]
     assert load_verdict([16.5] * 3, cores=16, own=1)["heavy"] and not load_verdict([15.0] * 3, cores=16, own=1)["heavy"]
+
+
+def test_two_bench_records_are_compared_target_by_target(tmp_path, capsys):
+    from runners.bench.compare import main as compare_main
+
+    def rec(met, valid=True):
+        return {"created": "t", "git": {"commit": "abc"}, "load": {"during": {"median": 1.0}}, "verdict_valid": valid,
+                "targets": {"adalora_vs_lora": {"value": 1.0, "ci": [0.97, 1.03], "met": True},
+                            "sliced": {"value": 1.02, "ci": [0.96, 1.07], "met": met}}}
+    paths = []
+    for name, r in (("a", rec(False)), ("b", rec(False)), ("c", rec(True)), ("d", rec(False, valid=False))):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(r))
+    out = tmp_path / "cmp.md"
+    assert compare_main([str(paths[0]), str(paths[1]), "--out", str(out)]) == 0
+    assert "every target's verdict agrees" in out.read_text() and "| sliced | 1.020 [0.960, 1.070] **not met**" in out.read_text()
+    assert compare_main([str(paths[0]), str(paths[2])]) == 1                 # a verdict changed
+    assert compare_main([str(paths[0]), str(paths[3])]) == 1                 # the rerun was no verdict
+    capsys.readouterr()
+    assert compare_main([str(paths[0]), str(tmp_path / "missing.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1

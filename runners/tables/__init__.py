@@ -15,7 +15,6 @@ from pathlib import Path
 from .build import build_table
 from .collect import collect
 from .figures import fig2, fig3, has_rank_pattern
-from .findings import below_majority
 from .index import Output, index
 from .layouts import LAYOUTS, TASK_NAMES
 from .paper import PaperDataError, load_paper
@@ -84,6 +83,8 @@ def make_tables(runs_dir: Path, paper_dir: Path, out_dir: Path, runs_label: str 
                                           model, [name], used, "" if used else "the paper's values only; no records yet"))
 
     # Fig. 3 only from runs that learnt: a run at or below its task's majority class allocates rank on noise.
+    # (Imported here: `python -m runners.tables.findings` would otherwise find its module already imported.)
+    from .findings import below_majority
     rank_cells = [(cell, [r for r in recs if has_rank_pattern(r) and not below_majority(r)])
                   for cell, recs in found.cells.items() if cell[2] == "adalora"]
     rank_cells = [(cell, recs) for cell, recs in rank_cells if recs]

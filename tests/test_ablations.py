@@ -246,7 +246,7 @@ CASES = {
     "adalora-gamma0": (adalora.AdaLoRA, {"orth_reg_weight": 0.0, "target_rank": 2, "init_rank": 4}),
     "adalora-paper-reg": (adalora.AdaLoRA, {"reg_form": "paper", "orth_reg_weight": 0.1, "target_rank": 2, "init_rank": 4}),
     "adalora-pre-update": (adalora.AdaLoRA, {"score_weights": "pre", "target_rank": 2, "init_rank": 4}),
-    "svd-lora": (adalora.AdaLoRA, {"allocate": False, "init_rank": 2, "orth_reg_weight": 0.1}),
+    "svd-lora": (adalora.AdaLoRA, {"allocate": False, "init_rank": 2, "target_rank": 2, "orth_reg_weight": 0.1}),
     "lora-regu": (adalora.LoRA, {"rank": 2, "orth_reg_weight": 0.1, "reg_form": "code"}),
     "prune-lora": (adalora.PruneLoRA, {"target_rank": 2, "init_rank": 4, "orth_reg_weight": 0.0}),
 }

@@ -88,3 +88,28 @@ def test_a_record_hashed_before_a_setting_was_unhashed_is_verified_and_counts_as
     assert finished_record(cfg, key)["config_hash"] == old            # the same run: skipped, not an error
     assert rehash.verify_rule1(json.loads(path.read_text())) == "rule 2 with trainer.gradient_checkpointing hashed"
     assert rehash.migrate(tmp_path)[0] == 1 and json.loads(path.read_text())["config_hash"] == key.config_hash
+
+
+def test_every_method_sized_by_a_label_keeps_its_hash():
+    """Every method YAML, sized by a budget label on a real model, leaves the config hashing as its key did: the spec
+    may only change the fields the label sets. SVD-LoRA's rule once named init_rank alone while the budget also set
+    target_rank, and every SVD-LoRA run stopped with 'the method spec changed settings ... beyond the sizes'."""
+    from pathlib import Path
+
+    from runners.context import RunContext
+    from runners.methods import build_spec
+    from runners.models import build_model, build_tokenizer
+    from tasks import get_task
+
+    methods = sorted(p.stem for p in (Path(CONF) / "method").glob("*.yaml"))
+    assert "svd-lora" in methods and "adalora" in methods
+    model = None
+    for method in methods:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose("config", overrides=["task=sst2", f"method={method}", "model=tiny-bert", "budget=8k"])
+        ctx = RunContext.open(cfg, get_task(cfg.task.name))
+        if model is None:
+            model = build_model(cfg.model, ctx.task, build_tokenizer(cfg.model))
+        ctx.resolve(*build_spec(ctx.cfg.method, ctx.cfg.budget, model))   # raises if the hash moved
+        assert config_hash(OmegaConf.to_container(ctx.cfg, resolve=True)) == ctx.key.config_hash, method

@@ -6,7 +6,7 @@ from .config import AdaLoRA
 from .model import attach_adalora
 
 ADAPTIVE = TargetRank()
-FIXED_RANK = Rank(fields=("init_rank",), singular_values=True)   # SVD-LoRA: r triplets per matrix all run long
+FIXED_RANK = Rank(fields=("init_rank", "target_rank"), singular_values=True)   # SVD-LoRA: r triplets, all kept
 
 METHOD = register(Method(name="adalora", spec=AdaLoRA, attach=attach_adalora,
                          size=lambda fields: FIXED_RANK if fields.get("allocate", True) is False else ADAPTIVE,

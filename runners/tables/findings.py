@@ -99,27 +99,19 @@ CLAIMS = (
           kind="share"),
 )
 
-def _since(budgets, *pairs):
-    return tuple((a(b), c(b)) for b in budgets for a, c in pairs)
-
-
-def _arm(method):
-    return lambda budget: Arm(method, budget)
-
-
 # Beyond the paper (issues 17 and 18): questions the paper leaves open, asked the same way. An option of AdaLoRA is
 # the A side (does it help AdaLoRA?); a method published since the paper is the B side (does AdaLoRA still beat
 # it?), so "confirmed" keeps the direction of the statement.
 BEYOND_CLAIMS = (
     Claim("b-reactivation", "Issue 17", "Letting a masked triplet return (reactivation) beats AdaLoRA's permanent "
-          "mask at the low budgets (r̄ = 1, 2)", _since(("41k", "83k"), (_arm("adalora-reactivation"), _a))),
+          "mask at the low budgets (r̄ = 1, 2)", tuple((Arm("adalora-reactivation", b), _a(b)) for b in ("41k", "83k"))),
     Claim("b-lcb", "Issue 17", "Ranking triplets by a lower confidence bound (mean − κ·uncertainty) beats AdaLoRA's "
-          "product score", _since(("41k", "83k"), (_arm("adalora-lcb"), _a))),
+          "product score", tuple((Arm("adalora-lcb", b), _a(b)) for b in ("41k", "83k"))),
     Claim("b-fisher", "Issue 17", "The empirical Fisher (w·g)² beats AdaLoRA's sensitivity |w·g|",
-          _since(("41k", "83k"), (_arm("adalora-fisher"), _a))),
+          tuple((Arm("adalora-fisher", b), _a(b)) for b in ("41k", "83k"))),
 ) + tuple(
     Claim(f"s-{m}", "Issue 18", f"AdaLoRA beats {method_name(m)} at the same budget (r̄ = 2, 8)",
-          _since(("83k", "332k"), (_a, _arm(m))))
+          tuple((_a(b), Arm(m, b)) for b in ("83k", "332k")))
     for m in ("sora", "increlora", "dora", "pissa", "rslora", "loraplus"))
 
 
@@ -146,7 +138,6 @@ BEYOND = Study("beyond", "Beyond the paper at CPU scale: AdaLoRA's options (issu
                "<!-- beyond:start (written by `make tables`: runners/tables/findings.py; do not edit) -->",
                "<!-- beyond:end -->")
 STUDIES = (PAPER, BEYOND)
-FAMILIES = PAPER.families
 SHARE_BUDGETS = ("41k", "83k", "166k", "332k", "664k")
 
 

@@ -6,6 +6,8 @@ Written without importing PEFT, to the format PEFT 0.21 saves and loads:
   modules' full names (PEFT matches a name exactly or as a suffix), the trainable head goes to `modules_to_save`.
 - `adapter_model.safetensors`: keys `base_model.model.<module>.lora_A` etc. with the adapter name left out, as
   PEFT's `get_peft_model_state_dict` writes them; the head as `base_model.model.<head param>`.
+- Decoder-only families as well (Llama, Qwen2, GPT-2): GPT-2's Conv1D projections are exported with
+  `fan_in_fan_out: true`, as PEFT builds them (tests/test_decoder_families.py reloads each).
 
 AdaLoRA / SVD-LoRA (`ADALORA`): PEFT keeps a `rank_pattern` of `{<module>.lora_E: [bool] * init_r}` and saves
 A, E, B sliced to the kept ranks; on load it rebuilds each layer at the kept rank and copies `ranknum` from the
@@ -65,7 +67,8 @@ def _common(model: nn.Module, handle, peft_type: str) -> dict:
         "lora_alpha": spec.alpha,
         "lora_dropout": spec.dropout,
         "bias": "none",
-        "fan_in_fan_out": False,
+        # GPT-2's Conv1D layers store W in x out; PEFT would detect it and warn, the config says it outright
+        "fan_in_fan_out": any(getattr(layer, "fan_in_fan_out", False) for layer in handle.layers.values()),
         "init_lora_weights": True,
         "use_rslora": False,
         "use_dora": False,

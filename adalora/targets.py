@@ -55,7 +55,10 @@ def _is_conv1d(module: nn.Module) -> bool:
 
 class TransposedLinear(nn.Linear):
     """transformers' Conv1D (y = x W + b, W in x out) as the nn.Linear it computes (weight out x in): the weight is a
-    transposed view of the Conv1D's, frozen (adapters train beside it), the bias the same Parameter."""
+    transposed view of the Conv1D's, frozen (adapters train beside it), the bias the same Parameter. Its weight is
+    stored in x out in the model (PEFT's `fan_in_fan_out`), which the PEFT export says."""
+
+    fan_in_fan_out = True
 
     def __init__(self, conv: nn.Module) -> None:
         nn.Module.__init__(self)

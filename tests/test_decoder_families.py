@@ -151,3 +151,29 @@ def test_adalora_with_gradient_checkpointing_under_torchrun(repo, tmp_path):
     assert record["status"] == "ok" and record["machine"]["world_size"] == 2 and record["steps"] == 6
     target = record["budget"]["sizes"]["target_rank"]
     assert sum(record["rank_pattern"].values()) == target * len(record["rank_pattern"])
+
+
+@pytest.mark.filterwarnings("ignore:The following rank_pattern keys did not match")   # PEFT's own AdaLoRA format
+@pytest.mark.filterwarnings("error:fan_in_fan_out is set to False")   # GPT-2's Conv1D is said in the config
+@pytest.mark.parametrize("kind", sorted(SHAPES))
+@pytest.mark.parametrize("method", ["lora", "adalora"])
+def test_peft_reloads_a_decoder_export_to_the_same_logits(kind, method, tmp_path):
+    """`adalora.export_peft` on Llama, Qwen2 and GPT-2 (fused QKV in a Conv1D): PEFT loads the folder onto the
+    pretrained model and gives the adapted model's logits, pruned triplets and the trained head included."""
+    peft = pytest.importorskip("peft")
+    from test_families import perturb
+
+    base = tiny(kind).eval()
+    model = tiny(kind).eval()
+    spec = adalora.LoRA(rank=3, alpha=8) if method == "lora" else adalora.AdaLoRA(init_rank=4, target_rank=2, alpha=16,
+                                                                                  total_steps=10)
+    handle = adalora.attach(model, spec)
+    with torch.no_grad():
+        perturb(handle)                                   # trained-like adapters; AdaLoRA: a mask with a rank-0 matrix
+        model.score.weight.add_(0.3)                      # a trained head, which PEFT must load (modules_to_save)
+    adalora.export_peft(model, handle, tmp_path)
+    config = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert config["fan_in_fan_out"] == (kind == "gpt2") and config["modules_to_save"] == ["score"]
+    theirs = peft.PeftModel.from_pretrained(base, str(tmp_path)).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(theirs(input_ids=IDS).logits, model(input_ids=IDS).logits, atol=1e-6, rtol=1e-5)

@@ -34,6 +34,7 @@ class LowRankLinear(nn.Linear):
         self.in_features, self.out_features = base.in_features, base.out_features
         self.weight = base.weight
         self.bias = base.bias
+        self.fan_in_fan_out = getattr(base, "fan_in_fan_out", False)   # a GPT-2 Conv1D: W stored in x out
         self.r = rank
         self.lora_alpha = alpha
         self.merged = False

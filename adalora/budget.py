@@ -159,7 +159,8 @@ def resolve_budget(label, model: nn.Module, method: str, targets=None, **fields)
         sizes = size.from_paper(row[size.paper])
         source = f"paper table ({known})"
     else:
-        sizes = size.nearest(model, requested, targets, method, budget.label)
+        named = fields.get("variant") or method   # the name the user typed: dora, not the peft-lora spec it runs
+        sizes = size.nearest(model, requested, targets, named, budget.label)
         source = "nearest"
     return Resolution(label=budget.label, slug=budget.slug, method=method, sizes=sizes, source=source,
                       requested_params=requested, params=size.params(model, sizes, targets),

@@ -59,9 +59,9 @@ def adapter_unit(model: nn.Module, method: str) -> tuple[int, int, int]:
 
 def too_small(label: str, requested: int, method: str, what: str, unit: int, fixed: int, n: int,
               pretrained: int) -> AdaLoRAError:
-    least = math.ceil(fixed + unit / 2)
+    least = math.floor(fixed + unit / 2) + 1   # the sizes round half to even: exactly half a unit still rounds to 0
     return AdaLoRAError(f"budget {label} is {requested:,} parameters on this model, below one {what} for "
-                        f"{method} ({fixed + unit:,} parameters over {n} {'matrices' if fixed == 0 else 'adapters'}); "
+                        f"{method} ({fixed + unit:,} parameters over {n} {'matrices' if what.startswith('rank') else 'adapters'}); "
                         f"give at least {least:,} parameters (e.g. budget={(fixed + unit) / pretrained * 100:.3g}%)")
 
 

@@ -2,6 +2,8 @@
 models. The big model is built on the meta device: its real modules and shapes, no storage, no download."""
 import copy
 
+import re
+
 import pytest
 import torch
 
@@ -97,14 +99,23 @@ def test_tiny_models_resolve_and_attach_to_the_same_count(factory, method, label
     assert adalora.attach(model, spec).parameter_report()["adapter"] == params
 
 
-@pytest.mark.parametrize("method,message", [
-    ("lora", "below one rank per matrix for lora"), ("adalora", "below one rank per matrix for adalora"),
-    ("houlsby", "below one adapter unit (d = 1) for houlsby"), ("pfeiffer", "below one adapter unit (d = 1) for pfeiffer"),
+@pytest.mark.parametrize("method,fields,message", [
+    ("lora", {}, "below one rank per matrix for lora (896 parameters over 12 matrices)"),
+    ("adalora", {}, "below one rank per matrix for adalora"),
+    ("peft-lora", {"variant": "dora"}, "below one rank per matrix for dora (1,344 parameters over 12 matrices)"),
+    ("houlsby", {}, "below one adapter unit (d = 1) for houlsby (388 parameters over 4 adapters)"),
+    ("pfeiffer", {}, "below one adapter unit (d = 1) for pfeiffer"),
 ])
-def test_budgets_too_small_say_the_least_that_works(method, message):
+def test_budgets_too_small_say_the_least_that_works(method, fields, message):
+    model = tiny_bert()
     with pytest.raises(adalora.AdaLoRAError) as err:
-        resolve_budget("50", tiny_bert(), method)
-    assert message in str(err.value) and "give at least" in str(err.value) and "\n" not in str(err.value)
+        resolve_budget("50", model, method, **fields)
+    text = str(err.value)
+    assert message in text and "give at least" in text and "\n" not in text
+    least = int(re.search(r"give at least ([\d,]+) parameters", text).group(1).replace(",", ""))
+    assert resolve_budget(least, model, method, **fields).sizes               # the least it names is enough ...
+    with pytest.raises(adalora.AdaLoRAError, match="give at least"):          # ... and one fewer is not
+        resolve_budget(least - 1, model, method, **fields)
 
 
 def test_houlsby_budget_on_an_unknown_family_is_refused():

@@ -9,6 +9,11 @@
 - peak_memory_mb: on CUDA, torch.cuda.max_memory_allocated() over training (the peak counter is reset at
   `on_train_begin`); on a CPU, the process's peak resident set (VmHWM), reset at `on_train_begin` where Linux lets
   a process do that (/proc/self/clear_refs), otherwise since the process started (`peak_memory_scope` says which).
+- train_cpu_s (CPU runs): the process's CPU time (all its threads) over the same window as train_time_s. Unlike
+  the wall time it hardly moves when other processes share the cores, so cost ratios between runs made under
+  different load stay comparable on it; cpu_share = train_cpu_s / (train_time_s x torch threads) says how much of
+  its cores the run had (about 1 for a one-thread run that had a core to itself; well under 1 when it waited for
+  one: compare wall times only between runs whose shares agree).
 - device: "cpu" or "cuda (<GPU name>)"; steps: how many steps were timed.
 
 On CUDA each step's end waits for the GPU (one synchronisation per optimizer step), so the times are the GPU's.
@@ -65,6 +70,11 @@ class CostMeter(TrainerCallback):
         self.train_time_s: float | None = None
         self._cuda: torch.device | None = None
         self._clock = time.perf_counter
+        self._cpu_clock = time.process_time
+        self.train_cpu_s: float | None = None
+        self._cpu_start: float | None = None
+        self._gap_cpu_start: float | None = None
+        self._cpu_excluded = 0.0
         self._train_start: float | None = None
         self._step_start: float | None = None
         self._gap_start: float | None = None
@@ -79,10 +89,14 @@ class CostMeter(TrainerCallback):
             torch.cuda.synchronize(self._cuda)
         return self._clock()
 
-    def _close_gap(self, now: float) -> None:
+    def _close_gap(self, now: float, cpu_now: float) -> None:
         if self._gap_start is not None and self._gap_busy:
             self._excluded += now - self._gap_start
-        self._gap_start, self._gap_busy = None, False
+            self._cpu_excluded += cpu_now - self._gap_cpu_start
+        self._gap_start, self._gap_cpu_start, self._gap_busy = None, None, False
+
+    def _open_gap(self, now: float) -> None:
+        self._gap_start, self._gap_cpu_start, self._gap_busy = now, self._cpu_clock(), False
 
     # --- Trainer events --------------------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, model=None, **kwargs):
@@ -92,13 +106,14 @@ class CostMeter(TrainerCallback):
             torch.cuda.reset_peak_memory_stats(self._cuda)
         elif not reset_rss_high_water():
             self.peak_memory_scope = "process"
-        self.step_times, self._excluded = [], 0.0
+        self.step_times, self._excluded, self._cpu_excluded = [], 0.0, 0.0
         self._train_start = self._now()
-        self._gap_start, self._gap_busy = self._train_start, False
+        self._cpu_start = self._cpu_clock()
+        self._open_gap(self._train_start)
 
     def on_step_begin(self, args, state, control, **kwargs):
         now = self._now()
-        self._close_gap(now)
+        self._close_gap(now, self._cpu_clock())
         self._step_start = now
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -106,7 +121,7 @@ class CostMeter(TrainerCallback):
         if self._step_start is not None:
             self.step_times.append(now - self._step_start)
         self._step_start = None
-        self._gap_start, self._gap_busy = now, False
+        self._open_gap(now)
 
     def on_evaluate(self, args, state, control, **kwargs):
         self._gap_busy = True
@@ -115,10 +130,11 @@ class CostMeter(TrainerCallback):
         self._gap_busy = True
 
     def on_train_end(self, args, state, control, **kwargs):
-        now = self._now()
-        self._close_gap(now)
+        now, cpu_now = self._now(), self._cpu_clock()
+        self._close_gap(now, cpu_now)
         if self._train_start is not None:
             self.train_time_s = now - self._train_start - self._excluded
+            self.train_cpu_s = cpu_now - self._cpu_start - self._cpu_excluded
         if self._cuda is not None:
             self.peak_memory_mb = torch.cuda.max_memory_allocated(self._cuda) / 2**20
         else:
@@ -134,16 +150,21 @@ class CostMeter(TrainerCallback):
         """{"step_time_median_s", "train_time_s", "peak_memory_mb", "device", ...} for the result record; None where
         a figure was not measured (e.g. a run that resumed after its last step)."""
         steps = self.step_times
+        threads = torch.get_num_threads()
+        cpu = self.train_cpu_s if self._cuda is None else None      # on a GPU the host's CPU time says little
+        share = cpu / (self.train_time_s * threads) if cpu is not None and self.train_time_s else None
         return {
             "step_time_median_s": round(statistics.median(steps), 6) if steps else None,
             "step_time_iqr_s": round(_iqr(steps), 6) if len(steps) >= 2 else None,
             "steps_timed": len(steps),
             "train_time_s": round(self.train_time_s, 3) if self.train_time_s is not None else None,
+            "train_cpu_s": round(cpu, 3) if cpu is not None else None,
+            "cpu_share": round(share, 3) if share is not None else None,
             "peak_memory_mb": round(self.peak_memory_mb, 1) if self.peak_memory_mb is not None else None,
             "peak_memory_measure": ("torch.cuda.max_memory_allocated" if self._cuda is not None
                                     else f"RSS high-water mark (VmHWM) of the {self.peak_memory_scope}"),
             "device": self.device_name(),
-            "torch_threads": torch.get_num_threads(),
+            "torch_threads": threads,
         }
 
 

@@ -18,18 +18,21 @@ class Clock:
 
 
 def test_steps_and_training_time_leave_evaluation_and_saving_out():
-    meter, clock = CostMeter(), Clock()
-    meter._clock = clock
+    meter, clock, cpu = CostMeter(), Clock(), Clock()
+    meter._clock, meter._cpu_clock = clock, cpu
     args = SimpleNamespace(device=torch.device("cpu"))
     meter.on_train_begin(args, None, None)
     for k, (load, step, after) in enumerate([(0.5, 2.0, None), (0.5, 3.0, "evaluate"), (0.5, 1.0, "save"),
                                              (0.5, 4.0, None)]):
         clock.t += load                       # fetching the step's batches: training time
+        cpu.t += load / 2                     # (the process had half a core while it waited for them)
         meter.on_step_begin(args, None, None)
         clock.t += step
+        cpu.t += step
         meter.on_step_end(args, None, None)
         if after:                             # an evaluation / a checkpoint after the step: not training time
             clock.t += 10.0
+            cpu.t += 10.0
             getattr(meter, f"on_{after}")(args, None, None)
     clock.t += 0.25
     meter.on_train_end(args, None, None)
@@ -37,6 +40,9 @@ def test_steps_and_training_time_leave_evaluation_and_saving_out():
     assert out["step_time_median_s"] == 2.5 and out["steps_timed"] == 4
     # 4 x 0.5 loading + 10 s of steps + 0.25 at the end; the two 10 s gaps (and the loading inside them) are out
     assert out["train_time_s"] == 2 * 0.5 + 10.0 + 0.25
+    # the CPU time over the same window: the gaps' CPU time is out as well
+    assert out["train_cpu_s"] == 2 * 0.25 + 10.0
+    assert out["cpu_share"] == round(10.5 / (11.25 * torch.get_num_threads()), 3)
     assert out["device"] == "cpu" and out["peak_memory_mb"] > 0
 
 
@@ -56,3 +62,4 @@ def test_a_real_trainer_run_records_its_cost(tmp_path):
     assert out["step_time_median_s"] > 0 and 0 < sum(meter.step_times) <= out["train_time_s"]
     assert 1 <= out["peak_memory_mb"] <= rss_high_water_mb() * 1.1   # the kernel folds RSS counters lazily
     assert out["device"] == "cpu" and set(out) >= {"step_time_median_s", "train_time_s", "peak_memory_mb", "device"}
+    assert 0 < out["train_cpu_s"] and 0 < out["cpu_share"] <= 1.5   # CPU time over threads x wall

@@ -305,3 +305,24 @@ def test_methods_the_paper_never_ran_get_their_own_tables_and_join_the_parameter
     assert (out / "minilm/params_glue.png").is_file()
     again, _ = build(tmp_path, runs, figures=True)
     assert not again.written and not again.removed
+
+
+def test_table15_ratios_give_cpu_time_beside_wall_time(tmp_path):
+    """Wall times of runs made under different load disagree; the ratio line also gives the CPU time (which hardly
+    moves with other processes) and the CPU share each run had, so a reader can tell the two apart."""
+    runs = tmp_path / "runs"
+    # LoRA on a quiet core (share 1.0); AdaLoRA while other processes took half its core: its wall time doubles
+    # (ratio 2.4) while its CPU time is 1.2 x LoRA's
+    for seed in (1, 2):
+        for method, sizes, wall, cpu in (("lora", {"rank": 2}, 100.0, 100.0),
+                                         ("adalora", {"target_rank": 2, "init_rank": 4}, 240.0, 120.0)):
+            rec = record("minilm", "sst2", method, seed, {"accuracy": 80.0}, label="83k", sizes=sizes,
+                         pretrained=22_713_216, epochs=0.25)
+            rec["cost"] = {"train_time_s": wall, "train_cpu_s": cpu, "cpu_share": round(cpu / wall, 3),
+                           "peak_memory_mb": 1000.0}
+            write(runs, rec)
+    (_, out) = build(tmp_path, runs)
+    text = (out / "minilm/table15_cost.md").read_text()
+    assert "| SST-2 time/epoch (min) | 83k | 2.400 | 1.200 (2 / 2 runs) | 0.50–1.00 | 1.164 |" in text
+    assert "| LoRA | 83k | 0.30M | 6.67 ± 0.00 (2) | 0.98 ± 0.00 (2) |" in text            # wall: 100 s / 0.25 epoch
+    assert "| AdaLoRA | 83k | 0.30M | 16.00 ± 0.00 (2) | 0.98 ± 0.00 (2) |" in text

@@ -1,9 +1,12 @@
 """A built table as Markdown and as LaTeX (booktabs). Both come from the same grid of cell texts."""
 from __future__ import annotations
 
+import statistics
+
 from .build import Row, Table
 from .layouts import TASK_NAMES, method_name, model_name
 from .stats import TEST_NAME, Summary
+from .values import metric_value
 
 MISSING = "—"
 
@@ -92,8 +95,13 @@ def intro(table: Table) -> list[str]:
         lines.append("All: per seed, the mean over the eight tasks of each task's mean (MNLI m/mm, QQP acc/F1), "
                      "over the seeds that ran every task, as the paper's All (results/paper/README.md).")
     if any(c.metric == "time_per_epoch_min" for c in table.columns):
-        lines.append("Ours: wall time of the whole run (loading and evaluation included) / epochs; our records "
-                     "do not carry peak memory yet, so that column stays empty.")
+        lines.append("Ours: time per epoch = the record's training time (`cost.train_time_s`: the training loop, "
+                     "loading and evaluation left out; a record without it: the whole run) / epochs; memory = the "
+                     "training's peak (`cost.peak_memory_mb`: RSS high-water mark on a CPU, max allocated on CUDA). "
+                     "Wall times move with whatever else ran on the machine, so the ratios below also give the "
+                     "processes' CPU time (`cost.train_cpu_s`, which barely moves) and the CPU share the runs had "
+                     "(≈ 1 for a one-thread run with a core to itself); records made before runners/cost.py "
+                     "measured them leave those columns empty.")
     return lines
 
 
@@ -110,8 +118,17 @@ def significance_text(table: Table) -> str:
             f"with 80% power at α = 0.05, given the SD of the differences and the number of seeds.")
 
 
+RATIO_HEADER = ["Column", "Budget", "ours (wall)", "ours (CPU time)", "CPU share (min–max)", "paper"]
+
+
+def _cell_values(row, task: str, metric: str) -> list[float]:
+    values = (metric_value(r.data, metric) for r in row.records.get(task, []))
+    return [v for v in values if v is not None]
+
+
 def ratio_lines(table: Table) -> list[list[str]]:
-    """Table 15: AdaLoRA / LoRA time per epoch, ours and the paper's, per task and budget."""
+    """Table 15: AdaLoRA / LoRA time per epoch, ours (wall and CPU time, with the CPU share the runs had) and the
+    paper's, per task and budget."""
     by = {(row.method, row.budget_label, row.tier): row for row in table.rows}
     lines = []
     for i, col in enumerate(table.columns):
@@ -124,8 +141,13 @@ def ratio_lines(table: Table) -> list[list[str]]:
             if lora is None:
                 continue
             ours = (row.ours[i].mean / lora.ours[i].mean) if row.ours[i] and lora.ours[i] else None
+            cpu_a, cpu_l = (_cell_values(r, col.task, "cpu_time_per_epoch_min") for r in (row, lora))
+            cpu = statistics.fmean(cpu_a) / statistics.fmean(cpu_l) if cpu_a and cpu_l else None
+            shares = _cell_values(row, col.task, "cpu_share") + _cell_values(lora, col.task, "cpu_share")
             paper = (row.paper[i].number / lora.paper[i].number) if row.paper[i] and lora.paper[i] else None
             lines.append([col.header, label, MISSING if ours is None else f"{ours:.3f}",
+                          MISSING if cpu is None else f"{cpu:.3f} ({len(cpu_a)} / {len(cpu_l)} runs)",
+                          f"{min(shares):.2f}–{max(shares):.2f}" if shares else MISSING,
                           MISSING if paper is None else f"{paper:.3f}"])
     return lines
 
@@ -155,7 +177,7 @@ def markdown(table: Table) -> str:
     ratios = ratio_lines(table) if layout.key == "table15" else []
     if ratios:
         out += ["", "## AdaLoRA / LoRA time per epoch", ""]
-        out += _md_table(["Column", "Budget", "ours", "paper"], ratios)
+        out += _md_table(RATIO_HEADER, ratios)
     if layout.focal is not None:
         out += ["", "## Significance", "", significance_text(table), ""]
         header, rows = significance_grid(table)
@@ -201,7 +223,7 @@ def latex(table: Table) -> str:
     out += _tex_table(*grid(table), caption=caption, label=f"tab:{layout.key}-{table.model}")
     ratios = ratio_lines(table) if layout.key == "table15" else []
     if ratios:
-        out += _tex_table(["Column", "Budget", "ours", "paper"], ratios, "AdaLoRA / LoRA time per epoch",
+        out += _tex_table(RATIO_HEADER, ratios, "AdaLoRA / LoRA time per epoch",
                           f"tab:{layout.key}-{table.model}-ratio")
     if layout.focal is not None:
         header, rows = significance_grid(table)

@@ -18,6 +18,12 @@ def metric_value(record: dict, metric: str) -> float | None:
     if metric == "time_per_epoch_min":            # training time (records with cost) or the whole run / epochs
         wall, epochs = cost.get("train_time_s", record.get("wall_time_s")), record.get("epochs")
         return wall / 60 / epochs if isinstance(wall, (int, float)) and isinstance(epochs, (int, float)) and epochs > 0 else None
+    if metric == "cpu_time_per_epoch_min":        # the process's CPU time in training (records that carry it)
+        cpu, epochs = cost.get("train_cpu_s"), record.get("epochs")
+        return cpu / 60 / epochs if isinstance(cpu, (int, float)) and isinstance(epochs, (int, float)) and epochs > 0 else None
+    if metric == "cpu_share":                     # how much of its cores the run had (runners/cost.py)
+        share = cost.get("cpu_share")
+        return float(share) if isinstance(share, (int, float)) else None
     if metric == "memory_gb":                     # the training's peak (records with cost; runners/cost.py)
         peak = cost.get("peak_memory_mb")
         return peak / 1024 if isinstance(peak, (int, float)) else None

@@ -24,7 +24,8 @@ def test_interleaved_repetitions_give_ratios_with_intervals(monkeypatch):
         k = len(order)
         wiggle = 1 + 0.002 * (k % 3)
         return {"variant": variant, "exit_code": 0, "process_wall_s": 30 * cost[variant] * wiggle, "load_1min": 0.5,
-                "cost": {"step_time_median_s": 0.1 * cost[variant] * wiggle, "train_time_s": 16 * cost[variant] * wiggle}}
+                "cost": {"step_time_median_s": 0.1 * cost[variant] * wiggle, "train_time_s": 16 * cost[variant] * wiggle,
+                         "train_cpu_s": 15 * cost[variant]}}
 
     monkeypatch.setattr(runs, "one_run", fake)
     record = runs.bench_runs(["sst2"], reps=6, budget="83k", quick=False, progress=lambda s: None)
@@ -35,6 +36,8 @@ def test_interleaved_repetitions_give_ratios_with_intervals(monkeypatch):
     assert target["met"] and target["task"] == "sst2" and record["verdict_valid"]
     text = runs.render(record)
     assert "AdaLoRA / LoRA training time" in text and "| yes |" in text
+    cpu = record["tasks_detail"]["sst2"]["comparisons"]["adalora_vs_lora:train_cpu_s"]     # the load-proof figure
+    assert abs(cpu["ratio"] - 1.02) < 1e-9 and "| adalora / lora, train_cpu_s | 1.020 |" in text
 
     cost["adalora"] = 1.20
     order.clear()
@@ -54,3 +57,5 @@ def test_a_failed_run_is_left_out_of_its_pair(monkeypatch):
     comparisons = record["tasks_detail"]["cola"]["comparisons"]
     assert comparisons["adalora_vs_peft_adalora:train_time_s"] is None
     assert comparisons["adalora_vs_lora:train_time_s"]["ratio"] == 1.0
+    assert comparisons["adalora_vs_lora:train_cpu_s"] is None      # records made before cost.py measured it
+    assert "| – | 10.0 |" in runs.render(record)

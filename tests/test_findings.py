@@ -170,3 +170,19 @@ def test_beyond_the_paper_has_its_own_claim_table(tmp_path):
     assert section.startswith(findings.BEYOND.start) and section.endswith(findings.BEYOND.end)
     assert "cpu/lr_grid_beyond" in section and "cpu/beyond, successors" in section
     assert findings.BEYOND.start not in findings.readme_section(findings.build(runs))
+
+
+def test_runs_that_collapsed_are_named_with_their_scores(tmp_path):
+    """Runs under halfway from the majority class (50) to full fine-tuning's mean (80) are listed by name; they stay
+    in the statistics."""
+    runs = tmp_path / "runs"
+    table1_records(runs)
+    put(runs, "sst2", "lora", "332k", [80.0, 64.5, 81.0, 79.0, 50.0])
+    f = findings.build(runs)
+    text = findings.readme_section(f)
+    assert ("  - 2 reported runs of this study ended below 65.00, halfway from the majority class to full "
+            "fine-tuning's mean: LoRA 332k seed 2 (64.50), LoRA 332k seed 5 (50.00).") in text
+    row = next(r for r in f.found if r.task == "sst2" and r.label == "AdaLoRA 332k − LoRA 332k")
+    assert row.test.n == 5
+    put(runs, "sst2", "lora", "332k", [80.0, 80.0, 81.0, 79.0, 80.0])
+    assert "  - No reported run of this study has ended below 65.00" in findings.readme_section(findings.build(runs))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import statistics
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -245,6 +246,22 @@ def learns(data: Data, task: str) -> tuple[bool | None, str]:
     return verdict, f"majority class {base:.2f}; " + "; ".join(parts) if base is not None else "; ".join(parts)
 
 
+def collapsed(data: Data, task: str, plan: set) -> tuple[float, list[Record]] | None:
+    """The study's reported runs of `task` that ended less than halfway from the majority class to full fine-tuning's
+    mean, with that threshold (None before both are known). They stay in every statistic as they are; the line only
+    says where a paired difference's wide interval comes from (a seed that collapsed, typically at a selected rate
+    near the method's stability edge)."""
+    base, full = data.baseline(task), data.scores(task, Arm("full"))
+    if base is None or not full:
+        return None
+    line = base + (statistics.fmean(full.values()) - base) / 2
+    metric = MAIN_METRIC[task]
+    runs = [r for r in data.found.records if r.model == data.model and r.task == task and data.current(r)
+            and (r.task, r.method, None if r.method in ("full", "bitfit") else r.label, r.seed) in plan
+            and (metric_value(r.data, metric) or 0.0) < line]
+    return line, sorted(runs, key=lambda r: (r.method, r.group.sort_key, r.seed))
+
+
 # --- the comparisons -------------------------------------------------------------------------------------------------
 @dataclass
 class Result:
@@ -426,6 +443,7 @@ class Findings:
     selection_planned: int = 0
     pilots: list[str] = field(default_factory=list)
     study: Study = PAPER
+    collapsed: dict[str, str] = field(default_factory=dict)   # task -> the runs that collapsed, as text
 
 
 def build(runs: Path, lr_search: Path | None = None, pilots: Path | None = None, conf: Path = CPU_CONF,
@@ -433,9 +451,20 @@ def build(runs: Path, lr_search: Path | None = None, pilots: Path | None = None,
     data = Data(collect(runs), protocol=protocol_settings(conf))
     plan = planned_runs(conf, study.sweeps)
     tasks = sorted({t for t, *_ in plan} | set(data.tasks()), key=lambda t: tuple(MAIN_METRIC).index(t))
-    informative, evidence = {}, {}
+    informative, evidence, collapsed_text = {}, {}, {}
     for task in tasks:
         informative[task], evidence[task] = learns(data, task)
+        low = collapsed(data, task, plan) if task in MAIN_METRIC else None
+        if low is not None:
+            line, runs_low = low
+            metric = MAIN_METRIC[task]
+            names = ", ".join(f"{method_name(r.method)}{' ' + r.label if r.label else ''} seed {r.seed} "
+                              f"({metric_value(r.data, metric):.2f})" for r in runs_low)
+            where = f"below {line:.2f}, halfway from the majority class to full fine-tuning's mean"
+            collapsed_text[task] = (f"{len(runs_low)} reported run{'s' if len(runs_low) > 1 else ''} of this study "
+                                    f"ended {where}: {names}. They count in every statistic as they are; a collapsed "
+                                    f"seed is what widens an interval to several points" if runs_low else
+                                    f"no reported run of this study has ended {where}")
     present = {(r.task, r.method, None if r.method in ("full", "bitfit") else r.label, r.seed)
                for r in data.found.records if r.model == MODEL and data.current(r)}
     done = len(plan & present)
@@ -466,7 +495,8 @@ def build(runs: Path, lr_search: Path | None = None, pilots: Path | None = None,
                                f"{r.data.get('steps')} steps at batch {batch}, lr {lr:g}: {metric} "
                                f"{_fmt(metric_value(r.data, metric), '.2f')} (majority class {_fmt(base, '.2f')})")
     found = judge(results(data, [t for t in tasks if t in MAIN_METRIC], plan, study.claims), informative)
-    return Findings(tasks, informative, evidence, found, done, len(plan), sel_done, sel_planned, pilot_lines, study)
+    return Findings(tasks, informative, evidence, found, done, len(plan), sel_done, sel_planned, pilot_lines, study,
+                    collapsed_text)
 
 
 def readme_section(f: Findings) -> str:
@@ -479,6 +509,8 @@ def readme_section(f: Findings) -> str:
     for task in f.tasks:
         state = {True: "learns", False: "does not learn here: left out of the claims", None: "not decided yet"}
         lines.append(f"- {TASK_NAMES.get(task, task)}: {state[f.informative.get(task)]} ({f.evidence.get(task, '')})")
+        if task in f.collapsed:
+            lines.append(f"  - {f.collapsed[task][0].upper()}{f.collapsed[task][1:]}.")
     if f.pilots:
         lines += ["", "Run-length pilots (seed 0, `results/pilots/`):", ""] + [f"- {p}" for p in f.pilots]
     lines += [""] + claim_table(f.found, [t for t in f.tasks if t in MAIN_METRIC])

@@ -246,6 +246,11 @@ def learns(data: Data, task: str) -> tuple[bool | None, str]:
     return verdict, f"majority class {base:.2f}; " + "; ".join(parts) if base is not None else "; ".join(parts)
 
 
+def plan_key(r: Record) -> tuple:
+    """A record's place in the sweep plan (planned_runs): full fine-tuning and BitFit have no budget label."""
+    return (r.task, r.method, None if r.method in ("full", "bitfit") else r.label, r.seed)
+
+
 def collapsed(data: Data, task: str, plan: set) -> tuple[float, list[Record]] | None:
     """The study's reported runs of `task` that ended less than halfway from the majority class to full fine-tuning's
     mean, with that threshold (None before both are known). They stay in every statistic as they are; the line only
@@ -257,8 +262,7 @@ def collapsed(data: Data, task: str, plan: set) -> tuple[float, list[Record]] | 
     line = base + (statistics.fmean(full.values()) - base) / 2
     metric = MAIN_METRIC[task]
     runs = [r for r in data.found.records if r.model == data.model and r.task == task and data.current(r)
-            and (r.task, r.method, None if r.method in ("full", "bitfit") else r.label, r.seed) in plan
-            and (metric_value(r.data, metric) or 0.0) < line]
+            and plan_key(r) in plan and (metric_value(r.data, metric) or 0.0) < line]
     return line, sorted(runs, key=lambda r: (r.method, r.group.sort_key, r.seed))
 
 
@@ -465,8 +469,7 @@ def build(runs: Path, lr_search: Path | None = None, pilots: Path | None = None,
                                     f"ended {where}: {names}. They count in every statistic as they are; a collapsed "
                                     f"seed is what widens an interval to several points" if runs_low else
                                     f"no reported run of this study has ended {where}")
-    present = {(r.task, r.method, None if r.method in ("full", "bitfit") else r.label, r.seed)
-               for r in data.found.records if r.model == MODEL and data.current(r)}
+    present = {plan_key(r) for r in data.found.records if r.model == MODEL and data.current(r)}
     done = len(plan & present)
     sel_done = sel_planned = 0
     if lr_search is not None:

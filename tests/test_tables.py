@@ -326,3 +326,18 @@ def test_table15_ratios_give_cpu_time_beside_wall_time(tmp_path):
     assert "| SST-2 time/epoch (min) | 83k | 2.400 | 1.200 (2 / 2 runs) | 0.50–1.00 | 1.164 |" in text
     assert "| LoRA | 83k | 0.30M | 6.67 ± 0.00 (2) | 0.98 ± 0.00 (2) |" in text            # wall: 100 s / 0.25 epoch
     assert "| AdaLoRA | 83k | 0.30M | 16.00 ± 0.00 (2) | 0.98 ± 0.00 (2) |" in text
+
+
+def test_table15_ratios_list_budgets_small_to_large(tmp_path):
+    """The ratio lines follow the budgets' sizes (41k before 332k), not their labels' spelling ('332k' < '41k')."""
+    runs = tmp_path / "runs"
+    for label, lora_rank, init_rank in (("332k", 8, 12), ("41k", 1, 2)):
+        for method, sizes in (("lora", {"rank": lora_rank}), ("adalora", {"target_rank": lora_rank, "init_rank": init_rank})):
+            rec = record("minilm", "sst2", method, 1, {"accuracy": 80.0}, label=label, sizes=sizes,
+                         pretrained=22_713_216, epochs=0.25)
+            rec["cost"] = {"train_time_s": 100.0, "peak_memory_mb": 1000.0}
+            write(runs, rec)
+    (_, out) = build(tmp_path, runs)
+    text = (out / "minilm/table15_cost.md").read_text()
+    ratios = text.split("## AdaLoRA / LoRA time per epoch")[1]
+    assert ratios.index("| 41k |") < ratios.index("| 332k |")

@@ -84,8 +84,10 @@ cpu-beyond: $(STAMP) ## issues 17 and 18, after cpu-sweeps: selection of the new
 	$(CPU_RUN) +experiment=cpu/beyond $(if $(TASK),task=$(TASK))
 	$(CPU_RUN) +experiment=cpu/successors $(if $(TASK),task=$(TASK))
 
-cpu-plan: $(STAMP) ## the CPU reproduction's compute estimate per sweep and task (runs nothing)
+cpu-plan: $(STAMP) ## the CPU reproduction's compute estimate per sweep and task, then the hours its records took so far and the hours left (runs nothing)
 	$(PY) -m runners.cpu_plan
+	@echo; echo "spent so far (python -m runners.cpu_plan --spent):"
+	$(PY) -m runners.cpu_plan --spent
 
 cluster-up: ## a single-node SLURM test cluster on this machine (installs slurm + munge + mariadb; root; idempotent)
 	tests/cluster/slurm.sh up

@@ -204,3 +204,31 @@ def test_the_beyond_grid_extends_the_selection_grid_with_the_same_rule():
     for rs in plan.values():
         rs = sorted(rs)
         assert len(rs) == 3 and all(b / a == pytest.approx(2.0) for a, b in zip(rs, rs[1:]))
+
+
+def test_spent_holds_the_plan_against_the_records(tmp_path):
+    """`cpu_plan --spent`: the hours of the runs done (wall x CPU share; wall alone for older records), the selection
+    grid's extensions apart, and the hours left at the mean of the runs done of the same task and method."""
+    from runners import cpu_plan
+
+    def rec(base, method, label, seed, wall, share=None, lr=None):
+        data = {"status": "ok", "model": "minilm", "task": "cola", "method": method, "seed": seed,
+                "run_key": f"minilm/cola/{method}/{label}/seed{seed}", "wall_time_s": wall,
+                "config": {"trainer": {"learning_rate": lr}}, "cost": {"cpu_share": share} if share else {}}
+        path = tmp_path / base / "minilm" / "cola" / method / label / f"seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data))
+
+    rec("results/runs", "lora", "83k", 1, 400.0, share=0.9)            # 360 CPU s
+    rec("results/runs", "lora", "83k", 2, 200.0)                       # no share: its wall time
+    rec("results/lr-search/lr0.0002", "lora", "83k", 0, 300.0, share=1.0, lr=2e-4)     # an extension
+    planned = {cpu_plan.plan_key("cola", "lora", "83k", s, None): ("table1", 999.0) for s in (1, 2, 3)}
+    planned[cpu_plan.plan_key("cola", "full", None, 1, None)] = ("table1", 500.0)
+    lines = cpu_plan.spent(planned, cpu_plan.records(tmp_path))
+    # done: seeds 1, 2 (560 s); left: seed 3 at the mean of LoRA's CoLA runs (360, 200, 300 -> 286.7 s) + full's
+    # estimate (500 s)
+    assert lines[0].split() == ["table1", "cola", "2", "of", "4", "runs", "done", "0.16", "CPU", "h", "spent",
+                                "0.22", "CPU", "h", "left"]
+    assert "1 runs beyond the planned grid   0.08 CPU h spent" in lines[1]
+    assert lines[2].split()[:7] == ["total", "3", "runs", "done", "0.24", "CPU", "h"]
+    assert "1 of 3 records predate the CPU share" in lines[3]

@@ -145,7 +145,9 @@ def choose(trials: list[Trial], plan: dict[tuple[str, str], set[float]] | None =
             raise ConfigError(f"every grid run of {cell[1]} on {cell[0]} failed: see {mine[0].path.parent}")
         best = max(ok, key=lambda t: (t.score, -t.lr))
         choice = Choice(best, tuple(sorted({t.lr for t in mine} | want)), len(want) or 3)
-        if choice.next_rate is not None:
+        # a grid extends only its own cells: another grid's cells (cpu/lr_grid's, read while choosing for
+        # cpu/lr_grid_beyond) keep their choice, flagged if at an edge, and are extended by their own grid's run
+        if choice.next_rate is not None and (not plan or cell in plan):
             missing[cell] = [choice.next_rate]
         else:
             chosen[cell] = choice

@@ -192,6 +192,20 @@ def test_the_extension_stops_at_its_cap(tmp_path):
     assert not missing and chosen[("sst2", "lora")].trial.lr == 1.28e-2 and chosen[("sst2", "lora")].at_edge
 
 
+def test_a_grid_extends_only_its_own_cells(tmp_path):
+    """Choosing for cpu/lr_grid_beyond reads cpu/lr_grid's records too: their cells keep their choice (flagged at an
+    edge) and are never put into the beyond grid's extension (a stopped grid of another task stays where it is)."""
+    grid = tmp_path / "lr-search"
+    for lr, score in ((4e-4, 60.0), (8e-4, 50.0)):                      # lr_grid's cell, best at its lower edge
+        write_record(grid, lr, "lora", score)
+    for lr, score in ((4e-4, 70.0), (8e-4, 72.0), (1.6e-3, 71.0)):       # the beyond grid's cell, inside
+        write_record(grid, lr, "dora", score)
+    chosen, missing = lr_search.choose(lr_search.read_trials(grid, "minilm", 0),
+                                       {("sst2", "dora"): {4e-4, 8e-4, 1.6e-3}})
+    assert not missing and chosen[("sst2", "dora")].trial.lr == 8e-4
+    assert chosen[("sst2", "lora")].trial.lr == 4e-4 and "at the grid's edge" in chosen[("sst2", "lora")].flags()
+
+
 def test_the_beyond_grid_extends_the_selection_grid_with_the_same_rule():
     """cpu/lr_grid_beyond sets only its methods' grids; the tasks (and the seed) come from cpu/lr_grid, and
     runners.lr_search reads its plan the same way (make cpu-beyond)."""

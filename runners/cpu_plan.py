@@ -103,7 +103,8 @@ def spent(planned: dict[tuple, tuple[str, float]], found: dict[tuple, tuple[floa
         if key not in planned and key[4] is not None:
             extra[key[0]][0] += 1
             extra[key[0]][1] += seconds
-    lines += [f"{'extend':<8} {task:<5} {n:>4} runs beyond the planned grid  {s / 3600:5.2f} CPU h spent"
+    lines += [f"{'outside':<8} {task:<5} {n:>4} selection runs outside the plan (edge extensions, other grids)  "
+              f"{s / 3600:5.2f} CPU h spent"
               for task, (n, s) in sorted(extra.items())]
     total_spent = sum(r[2] for r in rows.values()) + sum(s for _, s in extra.values())
     lines.append(f"total    {sum(r[1] for r in rows.values()) + sum(n for n, _ in extra.values()):>4} runs done  "

@@ -1,7 +1,10 @@
 """The claim table (runners/tables/findings.py) from hand-written records: Holm over a source's family, verdicts
 (confirmed, not confirmed, pending, not testable here), the Fig. 3 shares from runs above the majority class only,
 the plan counted from the sweep configs, and the README's marked section rewritten in place."""
+import shutil
+
 import pytest
+from omegaconf import OmegaConf
 from tables_records import BERT_TYPES, record, write
 
 from runners.tables import findings
@@ -11,6 +14,23 @@ TABLE1 = [("adalora", "83k"), ("adalora", "332k"), ("lora", "83k"), ("lora", "16
           ("lora", "498k"), ("houlsby", "83k"), ("pfeiffer", "83k"), ("full", None), ("bitfit", None)]
 NOISE = (0.3, -0.2, 0.1, -0.4, 0.2)
 PROTOCOL = findings.protocol_settings()
+
+
+@pytest.fixture
+def two_tasks(tmp_path):
+    """The CPU sweeps with CoLA in them (as first planned): the mechanics of a second task that learns or not."""
+    conf = tmp_path / "conf"
+    shutil.copytree(findings.CPU_CONF, conf)
+    for name in findings.SWEEPS:
+        path = conf / f"{name}.yaml"
+        cfg = OmegaConf.load(path)
+        if name != "table5":                       # Table 5 on CoLA was dropped from the first plan already
+            cfg.hydra.sweeper.params.task = "sst2,cola"
+        OmegaConf.save(cfg, path)
+    protocol = OmegaConf.load(conf / "protocol.yaml")
+    del protocol.cpu_tasks.cola["dropped"]
+    OmegaConf.save(protocol, conf / "protocol.yaml")
+    return conf
 
 
 def put(runs, task, method, label, values, base=50.0, pattern=None, steps=None):
@@ -33,11 +53,11 @@ def table1_records(runs, task="sst2", ada_gain=3.0, full=80.0):
         put(runs, task, method, label, [level + n * (1 + 0.5 * TABLE1.index((method, label))) for n in NOISE])
 
 
-def test_table1_family_holm_and_verdicts(tmp_path):
+def test_table1_family_holm_and_verdicts(tmp_path, two_tasks):
     runs = tmp_path / "runs"
     table1_records(runs)
     table1_records(runs, task="cola", full=0.0)      # CoLA does not learn: out of the family
-    f = findings.build(runs)
+    f = findings.build(runs, conf=two_tasks)
     rows = [r for r in f.found if r.claim.family == "Table 1" and r.task == "sst2"]
     assert len(rows) == 8 and all(r.test is not None and r.test.n == 5 for r in rows)
     expected = holm([r.test.p_t for r in rows])                     # the family: Table 1's 8 comparisons on SST-2
@@ -62,10 +82,10 @@ def test_records_of_another_protocol_are_left_out(tmp_path):
     assert f.runs_done == 0 and f.informative["sst2"] is None
 
 
-def test_an_undecided_task_keeps_the_family_pending(tmp_path):
+def test_an_undecided_task_keeps_the_family_pending(tmp_path, two_tasks):
     runs = tmp_path / "runs"
     table1_records(runs)                              # SST-2 complete, CoLA not run yet: its tests will join
-    f = findings.build(runs)
+    f = findings.build(runs, conf=two_tasks)
     assert f.informative["cola"] is None
     assert all(r.verdict == "pending" for r in f.found if r.claim.family == "Table 1")
 
@@ -78,10 +98,10 @@ def test_four_seeds_keep_a_family_pending(tmp_path):
     assert all(r.verdict == "pending" for r in f.found if r.claim.family == "Table 1" and r.task == "sst2")
 
 
-def test_a_task_where_full_fine_tuning_stays_at_the_majority_class_is_not_testable(tmp_path):
+def test_a_task_where_full_fine_tuning_stays_at_the_majority_class_is_not_testable(tmp_path, two_tasks):
     runs = tmp_path / "runs"
     table1_records(runs, task="cola", full=0.0)
-    f = findings.build(runs)
+    f = findings.build(runs, conf=two_tasks)
     assert f.informative["cola"] is False and "0 of 5 seeds above the majority class" in f.evidence["cola"]
     assert all(r.verdict in ("not testable here", findings.DROPPED) for r in f.found if r.task == "cola")
     assert "does not learn here" in findings.readme_section(f)
@@ -97,20 +117,37 @@ def test_fig3_shares_use_only_runs_above_the_majority_class(tmp_path):
     assert row.test.mean_diff == pytest.approx(100 * 6 / 10 - 100 / 3)
 
 
-def test_the_plan_is_counted_from_the_sweep_configs():
-    plan = findings.planned_runs()
-    count = {task: sum(1 for t, *_ in plan if t == task) for task in ("sst2", "cola")}
+def test_the_plan_is_counted_from_the_sweep_configs(two_tasks):
     # Table 1: 10 cells; Table 4: 12 (2 in Table 1); Table 5: 10 (4 in Table 1; SST-2 only); Fig. 2: 10 (6 in
     # Tables 1 and 4)
-    assert count == {"sst2": (10 + 10 + 6 + 4) * 5, "cola": (10 + 10 + 4) * 5}
-    assert ("sst2", "full", None, 3) in plan and ("cola", "lora", "498k", 5) in plan
+    for conf, cola in ((findings.CPU_CONF, 0), (two_tasks, (10 + 10 + 4) * 5)):     # CoLA dropped for compute
+        plan = findings.planned_runs(conf)
+        count = {task: sum(1 for t, *_ in plan if t == task) for task in ("sst2", "cola")}
+        assert count == {"sst2": (10 + 10 + 6 + 4) * 5, "cola": cola}
+        assert ("sst2", "full", None, 3) in plan and (("cola", "lora", "498k", 5) in plan) == bool(cola)
 
 
-def test_a_claim_whose_cells_are_not_in_the_sweeps_says_so(tmp_path):
-    f = findings.build(tmp_path / "none")
+def test_a_claim_whose_cells_are_not_in_the_sweeps_says_so(tmp_path, two_tasks):
+    f = findings.build(tmp_path / "none", conf=two_tasks)
     rows = [r for r in f.found if r.claim.family == "Table 5" and r.task == "cola"]
     assert rows and all(r.verdict == findings.DROPPED for r in rows)
     assert all(r.verdict != findings.DROPPED for r in f.found if r.task == "sst2")
+
+
+def test_a_task_the_protocol_drops_is_listed_with_its_reason_and_left_out_of_the_claims(tmp_path):
+    """CoLA and RTE are dropped for compute (protocol.yaml: cpu_tasks.<task>.dropped): each is listed with that reason,
+    has no row in the claim table and no say in a family, so SST-2's complete Table 1 gets final verdicts."""
+    runs = tmp_path / "runs"
+    table1_records(runs)
+    f = findings.build(runs)
+    reasons = findings.dropped_tasks()
+    assert set(f.dropped) == {"cola", "rte"} and all(r.startswith("dropped for compute") for r in reasons.values())
+    assert not any(r.task in ("cola", "rte") for r in f.found)
+    rows = [r for r in f.found if r.claim.family == "Table 1"]
+    assert rows and all(r.verdict in ("confirmed", "not confirmed", "refuted") for r in rows)
+    text = findings.readme_section(f)
+    assert f"- CoLA: {reasons['cola']}; left out of the claims" in text
+    assert "| CoLA |" not in text and "| RTE |" not in text
 
 
 def test_the_readme_section_is_replaced_between_its_markers(tmp_path):
@@ -145,7 +182,7 @@ def test_selection_runs_of_one_cell_at_several_rates_all_count(tmp_path):
         rec["config"]["task"].update(data_dir=want["task.data_dir"], max_seq_length=want["task.max_seq_length"])
         write(grid / f"lr{lr:g}", rec, slug="83k")
     f = findings.build(tmp_path / "runs", lr_search=grid)
-    assert f.selection_done == 2 and f.selection_planned == 72
+    assert f.selection_done == 2 and f.selection_planned == 36          # 12 methods x 3 rates on SST-2
 
 
 def test_beyond_the_paper_has_its_own_claim_table(tmp_path):

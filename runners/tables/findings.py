@@ -170,6 +170,12 @@ def protocol_settings(conf: Path = CPU_CONF) -> dict[str, dict]:
                    "task.max_seq_length": int(cfg.max_seq_length)} for task, cfg in tasks.items()}
 
 
+def dropped_tasks(conf: Path = CPU_CONF) -> dict[str, str]:
+    """task -> why the CPU protocol leaves it out (protocol.yaml: cpu_tasks.<task>.dropped)."""
+    tasks = OmegaConf.load(conf / "protocol.yaml").cpu_tasks
+    return {task: " ".join(str(cfg.dropped).split()) for task, cfg in tasks.items() if cfg.get("dropped")}
+
+
 def _setting(record: Record, dotted: str):
     node = record.data.get("config") or {}
     for part in dotted.split("."):
@@ -448,15 +454,21 @@ class Findings:
     pilots: list[str] = field(default_factory=list)
     study: Study = PAPER
     collapsed: dict[str, str] = field(default_factory=dict)   # task -> the runs that collapsed, as text
+    dropped: dict[str, str] = field(default_factory=dict)     # task -> why no sweep runs it (protocol.yaml)
 
 
 def build(runs: Path, lr_search: Path | None = None, pilots: Path | None = None, conf: Path = CPU_CONF,
           study: Study = PAPER) -> Findings:
     data = Data(collect(runs), protocol=protocol_settings(conf))
     plan = planned_runs(conf, study.sweeps)
-    tasks = sorted({t for t, *_ in plan} | set(data.tasks()), key=lambda t: tuple(MAIN_METRIC).index(t))
+    # a task the protocol drops is listed with its reason and kept out of the claims, unless a sweep runs it after all
+    dropped = {t: why for t, why in dropped_tasks(conf).items() if t in MAIN_METRIC and all(p[0] != t for p in plan)}
+    tasks = sorted({t for t, *_ in plan} | set(data.tasks()) | set(dropped), key=lambda t: tuple(MAIN_METRIC).index(t))
     informative, evidence, collapsed_text = {}, {}, {}
     for task in tasks:
+        if task in dropped:
+            informative[task], evidence[task] = None, dropped[task]
+            continue
         informative[task], evidence[task] = learns(data, task)
         low = collapsed(data, task, plan) if task in MAIN_METRIC else None
         if low is not None:
@@ -497,9 +509,10 @@ def build(runs: Path, lr_search: Path | None = None, pilots: Path | None = None,
             pilot_lines.append(f"`{r.path}`: {method_name(r.method)} on {TASK_NAMES.get(r.task, r.task)}, "
                                f"{r.data.get('steps')} steps at batch {batch}, lr {lr:g}: {metric} "
                                f"{_fmt(metric_value(r.data, metric), '.2f')} (majority class {_fmt(base, '.2f')})")
-    found = judge(results(data, [t for t in tasks if t in MAIN_METRIC], plan, study.claims), informative)
+    claimed = [t for t in tasks if t in MAIN_METRIC and t not in dropped]
+    found = judge(results(data, claimed, plan, study.claims), informative)
     return Findings(tasks, informative, evidence, found, done, len(plan), sel_done, sel_planned, pilot_lines, study,
-                    collapsed_text)
+                    collapsed_text, dropped)
 
 
 def readme_section(f: Findings) -> str:
@@ -510,13 +523,16 @@ def readme_section(f: Findings) -> str:
              f"{f.selection_planned} (seed 0, conf/experiment/cpu/{study.grid}). A verdict stays *pending* until every "
              f"comparison of its family has all five seeds; the numbers beside a pending verdict are provisional.", ""]
     for task in f.tasks:
+        if task in f.dropped:
+            lines.append(f"- {TASK_NAMES.get(task, task)}: {f.dropped[task]}; left out of the claims")
+            continue
         state = {True: "learns", False: "does not learn here: left out of the claims", None: "not decided yet"}
         lines.append(f"- {TASK_NAMES.get(task, task)}: {state[f.informative.get(task)]} ({f.evidence.get(task, '')})")
         if task in f.collapsed:
             lines.append(f"  - {f.collapsed[task][0].upper()}{f.collapsed[task][1:]}.")
     if f.pilots:
         lines += ["", "Run-length pilots (seed 0, `results/pilots/`):", ""] + [f"- {p}" for p in f.pilots]
-    lines += [""] + claim_table(f.found, [t for t in f.tasks if t in MAIN_METRIC])
+    lines += [""] + claim_table(f.found, [t for t in f.tasks if t in MAIN_METRIC and t not in f.dropped])
     lines += ["", "Effects in points of the task's metric (accuracy or MCC × 100; Fig. 3: percentage points of the "
               "kept rank); Holm p over each source's comparisons (its family) of the paired t-test; every comparison, "
               f"with t, Wilcoxon p and the detectable difference, is in `tables/minilm/{study.file}`.", "", study.end]

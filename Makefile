@@ -36,7 +36,7 @@ BENCH_ARGS ?=
 bench: $(STAMP) ## step time and memory: LoRA, AdaLoRA (ours, PEFT's), full FT; 30 interleaved rounds, 95% CIs (refuses a busy machine) -> results/bench/latest.json, results/tables/bench.md [BENCH_ARGS="--quick"|"--allow-load"]
 	HF_HUB_OFFLINE=1 $(PY) -m runners.bench $(BENCH_ARGS)
 
-bench-runs: $(STAMP) ## real CPU-protocol runs end to end (MiniLM SST-2, CoLA; LoRA, ours, PEFT's AdaLoRA; 5 interleaved reps, one thread) -> results/bench/runs.json, results/tables/bench_runs.md [BENCH_ARGS="--quick"]
+bench-runs: $(STAMP) ## real CPU-protocol runs end to end (MiniLM SST-2; LoRA, ours, PEFT's AdaLoRA; 5 interleaved reps, one thread) -> results/bench/runs.json, results/tables/bench_runs.md [BENCH_ARGS="--quick" or "--tasks sst2,cola": +45 min a rep]
 	HF_HUB_OFFLINE=1 $(PY) -m runners.bench.runs $(BENCH_ARGS)
 
 # One H200 (or any CUDA GPU), under 8 minutes: DeBERTa-v3-base shape at the paper's batch 32 x 128, fp32 then bf16.

@@ -3,6 +3,9 @@ repetitions into ratios with intervals and a verdict. The runs themselves are st
 takes minutes: `python -m runners.bench.runs --quick`)."""
 from pathlib import Path
 
+import pytest
+from conftest import tiny_bert
+
 from runners.bench import runs
 
 
@@ -12,7 +15,25 @@ def test_the_cells_are_the_cpu_protocols():
     assert "budget=83k" in args and "force=true" in args and "resume=false" in args
     assert "method=adalora" in runs.run_args("sst2", "peft_adalora", "83k", Path("/tmp/x"), quick=False)
     assert "method=lora" in runs.run_args("sst2", "lora", "83k", Path("/tmp/x"), quick=False)
-    assert runs.STEPS == {"sst2": 160, "cola": 320, "rte": 100}
+    from omegaconf import OmegaConf
+    protocol = OmegaConf.load(runs.PROTOCOL).cpu_tasks        # the timed cells run the protocol's own length
+    assert runs.protocol_steps() == {task: int(cfg.max_steps) for task, cfg in protocol.items()}
+    assert not any(a.startswith("trainer.max_steps=") for a in runs.run_args("sst2", "lora", "83k", Path("/x"), False))
+
+
+def test_peft_s_schedule_is_resolved_against_the_runs_real_length():
+    """PEFT's AdaLoRA, driven through run.py, gets t_init and t_final as shares of the run the Trainer makes (the
+    handle learns it in set_total_steps), not of a length guessed before: the committed bench-runs record of
+    2026-12-01 timed it with a schedule for 160 steps inside 320-step runs."""
+    pytest.importorskip("peft")
+    import adalora
+
+    attach, state = runs._peft_attach(160)
+    spec = adalora.AdaLoRA(init_rank=4, target_rank=2, alpha=16, t_init=0.1, t_final=0.4, delta_t=10)
+    handle = attach(tiny_bert(), spec)
+    handle.set_total_steps(320)
+    config = state["model"].peft_config["default"]
+    assert (config.total_step, config.tinit, config.tfinal) == (320, 32, 128)
 
 
 def test_interleaved_repetitions_give_ratios_with_intervals(monkeypatch):

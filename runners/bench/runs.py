@@ -1,11 +1,12 @@
 """`python -m runners.bench.runs` (`make bench-runs`): what AdaLoRA costs in the runs people make, end to end.
 
 The CPU reproduction's real cells, each a real `run.py` run in a fresh process with one thread: MiniLM on SST-2
-(160 steps) and CoLA (320 steps) at the protocol's lengths and batch (conf/experiment/cpu/protocol.yaml), LoRA and
-our AdaLoRA at the 83k budget, and PEFT's AdaLoRA driven the same way: the same run.py, Trainer, data, schedule and
-evaluation, with `adalora.attach` answered by PEFT (`get_peft_model` with the spec's ranks, alpha, schedule, betas
-and regulariser weight on the same modules; a handle whose step is PEFT's `update_and_allocate`; PEFT's forward adds
-its own regulariser). Repetitions are interleaved (every variant once per repetition, the order rotating), >= 5.
+(by default) or CoLA at the protocol's length, batch and data (conf/experiment/cpu/protocol.yaml: SST-2 320 steps,
+CoLA 3200, so a CoLA repetition takes about 45 minutes), LoRA and our AdaLoRA at the 83k budget, and PEFT's AdaLoRA
+driven the same way: the same run.py, Trainer, data, schedule and evaluation, with `adalora.attach` answered by PEFT
+(`get_peft_model` with the spec's ranks, alpha, schedule, betas and regulariser weight on the same modules, its
+schedule resolved against the run's real length; a handle whose step is PEFT's `update_and_allocate`; PEFT's forward
+adds its own regulariser). Repetitions are interleaved (every variant once per repetition, the order rotating), >= 5.
 
 Each run's cost comes from runners/cost.py's CostMeter attached to the run's Trainer: the median optimizer step and
 the training time (loading and evaluation apart); beside them the process's whole wall time. Ratios per task get a
@@ -13,7 +14,7 @@ bootstrap 95% interval over repetitions (runners/bench/stats.py); the target "Ad
 is met only when the interval's upper end is under it. A busy machine is refused at the start (--allow-load) and a
 loaded run is flagged as no verdict.
 
-    python -m runners.bench.runs [--tasks sst2,cola] [--reps 5] [--quick]
+    python -m runners.bench.runs [--tasks sst2[,cola]] [--reps 5] [--quick]
 """
 from __future__ import annotations
 
@@ -34,10 +35,17 @@ from .report import write_atomic, write_json
 
 REPO = Path(__file__).resolve().parents[2]
 VARIANTS = ("lora", "adalora", "peft_adalora")
-# The CPU reproduction's chosen rates (conf/experiment/cpu/chosen_lr.yaml, 83k): the rate does not change the cost,
-# but a real cell trains with it.
+# The rate a cell trains with: the family centres of the selection grid (conf/experiment/cpu/lr_grid.yaml). The rate
+# does not change the cost, and it stays fixed while the chosen rates (conf/experiment/cpu/chosen_lr.yaml) move.
 RATES = {"lora": 1.6e-3, "adalora": 6.4e-3, "peft_adalora": 6.4e-3}
-STEPS = {"sst2": 160, "cola": 320, "rte": 100}
+PROTOCOL = REPO / "conf" / "experiment" / "cpu" / "protocol.yaml"
+
+
+def protocol_steps() -> dict[str, int]:
+    """task -> the CPU protocol's run length (its cpu_tasks table), the length every timed cell runs."""
+    from omegaconf import OmegaConf
+
+    return {task: int(cfg.max_steps) for task, cfg in OmegaConf.load(PROTOCOL).cpu_tasks.items()}
 TARGET = (1.05, 1.05)   # AdaLoRA / LoRA training time, real cells (issue 13)
 # Compared between variants: the record's cost (runners/cost.py; the CPU time only in records that carry it, and it
 # is the figure least moved by other processes) and the child process's wall time.
@@ -82,8 +90,13 @@ def _peft_attach(total_steps: int):
             self.peft_model = peft_model
 
         def set_total_steps(self, total: int) -> None:
+            """The run's real length reaches PEFT's schedule as it reaches ours: t_init and t_final are shares
+            of the run, resolved against it (PEFT's RankAllocator reads them from this config at every step)."""
             super().set_total_steps(total)
-            self.peft_model.peft_config["default"].total_step = int(total)
+            config = self.peft_model.peft_config["default"]
+            config.total_step = int(total)
+            config.tinit = resolve_steps(self.spec.t_init, int(total), "t_init")
+            config.tfinal = resolve_steps(self.spec.t_final, int(total), "t_final")
 
         def step(self, step: int) -> None:
             self.peft_model.base_model.update_and_allocate(step)
@@ -152,7 +165,7 @@ def one_run(task: str, variant: str, budget: str, quick: bool, progress) -> dict
     with tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp:
         folder = Path(tmp)
         out = folder / "cost.json"
-        steps = 8 if quick else STEPS[task]
+        steps = 8 if quick else protocol_steps()[task]
         cmd = [sys.executable, "-m", "runners.bench.runs", "--child", variant, "--total-steps", str(steps),
                "--child-out", str(out), "--", *run_args(task, variant, budget, folder, quick)]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
@@ -211,7 +224,7 @@ def bench_runs(tasks: list[str], reps: int, budget: str, quick: bool, progress=p
         medians = {v: {key: (statistics.median([x for x in column(v, key) if x is not None])
                              if any(x is not None for x in column(v, key)) else None)
                        for key in KEYS} for v in VARIANTS}
-        per_task[task] = {"steps": 8 if quick else STEPS[task], "medians": medians, "comparisons": comparisons,
+        per_task[task] = {"steps": 8 if quick else protocol_steps()[task], "medians": medians, "comparisons": comparisons,
                           "runs": by_variant}
     worst_task, worst = None, None
     for task, t in per_task.items():
@@ -280,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         rest = rest[1:] if rest[:1] == ["--"] else rest
         return child(known.child, known.total_steps, Path(known.child_out), rest)
     parser = argparse.ArgumentParser(prog="python -m runners.bench.runs", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", default="sst2,cola")
+    parser.add_argument("--tasks", default="sst2", help="sst2 (default), cola (3200 steps: ~45 min a repetition)")
     parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions (default 5)")
     parser.add_argument("--budget", default="83k")
     parser.add_argument("--quick", action="store_true", help="tiny-bert, 8 steps, 2 repetitions: the machinery")
@@ -289,8 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", default="results/tables/bench_runs.md")
     args = parser.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    if any(t not in STEPS for t in tasks) or args.reps < 1:
-        print(f"error: --tasks takes some of {', '.join(STEPS)} and --reps a positive number", file=sys.stderr)
+    if any(t not in protocol_steps() for t in tasks) or args.reps < 1:
+        print(f"error: --tasks takes some of {', '.join(protocol_steps())} and --reps a positive number", file=sys.stderr)
         return 2
     cores = os.cpu_count() or 1
     if not args.quick and not args.allow_load and os.getloadavg()[0] >= cores:

@@ -109,10 +109,10 @@ def spent(planned: dict[tuple, tuple[str, float]], found: dict[tuple, tuple[floa
     total_spent = sum(r[2] for r in rows.values()) + sum(s for _, s in extra.values())
     lines.append(f"total    {sum(r[1] for r in rows.values()) + sum(n for n, _ in extra.values()):>4} runs done  "
                  f"{total_spent / 3600:5.2f} CPU h spent  {sum(r[3] for r in rows.values()) / 3600:5.2f} CPU h left")
-    wall_only = sum(only for _, only in found.values())
-    if wall_only:
-        lines.append(f"({wall_only} of {len(found)} records predate the CPU share: their wall time is counted, an "
-                     f"upper bound on their CPU time)")
+    counted = [only for key, (_, only) in found.items() if key in planned or key[4] is not None]
+    if any(counted):
+        lines.append(f"({sum(counted)} of {len(counted)} records predate the CPU share: their wall time is counted, "
+                     f"an upper bound on their CPU time)")
     return lines
 
 

@@ -10,8 +10,7 @@ steps + overhead. Methods that issue 9 did not run take their family's time (the
 LoRA_regu LoRA's). The numbers go into conf/experiment/cpu/protocol.yaml's COMPUTE PLAN.
 
 `--spent` holds the plan against the records: per sweep and task, the runs done and the hours they took (each
-record's wall time: one-thread runs with a core each, so CPU time and wall time agree), the selection grid's
-extensions (runs outside the plan), and the hours left at the mean time of the runs done of each task and method
+record's wall time x the CPU share its training had), the selection runs outside the plan, and the hours left at the mean time of the runs done of each task and method
 (the estimate above where none is done yet).
 """
 from __future__ import annotations
@@ -24,6 +23,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from omegaconf import OmegaConf
+
+from runners.records import read_record
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "experiment" / "cpu"
 SWEEPS = ("lr_grid", "table1", "fig2", "table5", "table4")
@@ -70,8 +71,8 @@ def records(root: Path) -> dict[tuple, tuple[float, bool]]:
     found = {}
     for base, selection in ((root / "results" / "lr-search", True), (root / "results" / "runs" / "minilm", False)):
         for path in base.rglob("seed*.json"):
-            rec = json.loads(path.read_text())
-            if rec.get("status") != "ok" or rec.get("model") != "minilm":
+            rec = read_record(path)
+            if rec is None or rec.get("status") != "ok" or rec.get("model") != "minilm":
                 continue
             lr = rec["config"]["trainer"]["learning_rate"] if selection else None
             label = rec["run_key"].split("/")[3]
@@ -121,21 +122,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timings", default="23d5af0", help="the commit whose results/runs/minilm records give times")
     parser.add_argument("--overhead", type=float, default=12.0, help="seconds per run besides the steps (assumed)")
     parser.add_argument("--spent", action="store_true", help="the records' hours so far and the hours left")
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     root = Path(__file__).resolve().parent.parent
     measured = timings_from_git(args.timings, root)
     protocol = OmegaConf.load(CONF / "protocol.yaml").cpu_tasks
-    seen, total, planned = set(), 0.0, {}
+    total, planned = 0.0, {}
     by_sweep = defaultdict(lambda: defaultdict(lambda: [0, 0.0]))
     for sweep in SWEEPS:
         for job in jobs(sweep):
             task, method = job["task"], job["method"]
             budget = job.get("budget")
             key = plan_key(task, method, budget, job.get("seed", "0"), job.get("trainer.learning_rate"))
-            if key in seen:
+            if key in planned:
                 continue
-            seen.add(key)
             runs = measured.get((task, method)) or measured.get((task, FAMILY.get(method, method)))
             if not runs:
                 print(f"error: no measured {task} run of {method} or its family at {args.timings}", file=sys.stderr)
@@ -147,13 +146,13 @@ def main(argv: list[str] | None = None) -> int:
             total += seconds
             planned[key] = (sweep, seconds)
     if args.spent:
-        print("\n".join(spent(planned, records(args.root))))
+        print("\n".join(spent(planned, records(root))))
         return 0
     for sweep, tasks in by_sweep.items():
         for task, (n, sec) in sorted(tasks.items()):
             print(f"{sweep:<8} {task:<5} {n:>4} new runs  {sec / 3600:5.2f} CPU h  "
                   f"({protocol[task].max_steps} steps)")
-    print(f"total    {len(seen):>10} runs  {total / 3600:5.2f} CPU h")
+    print(f"total    {len(planned):>10} runs  {total / 3600:5.2f} CPU h")
     return 0
 
 

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import statistics
 
-from adalora import AdaLoRAError, parse_budget
-
 from .build import Row, Table
+from .collect import budget_group
 from .layouts import TASK_NAMES, method_name, model_name
 from .stats import TEST_NAME, Summary
 from .values import metric_value
@@ -128,15 +127,6 @@ def _cell_values(row, task: str, metric: str) -> list[float]:
     return [v for v in values if v is not None]
 
 
-def _budget_size(label: str | None) -> float:
-    """A budget label's size, to list budgets small to large ('41k' before '332k'); labels that are no budget last."""
-    try:
-        budget = parse_budget(label)
-    except AdaLoRAError:
-        return float("inf")
-    return budget.share if budget.share is not None else float(budget.count)
-
-
 def ratio_lines(table: Table) -> list[list[str]]:
     """Table 15: AdaLoRA / LoRA time per epoch, ours (wall and CPU time, with the CPU share the runs had) and the
     paper's, per task and budget."""
@@ -145,7 +135,7 @@ def ratio_lines(table: Table) -> list[list[str]]:
     for i, col in enumerate(table.columns):
         if col.metric != "time_per_epoch_min":
             continue
-        for (method, label, tier), row in sorted(by.items(), key=lambda kv: (_budget_size(kv[0][1]), str(kv[0]))):
+        for (method, label, tier), row in sorted(by.items(), key=lambda kv: (budget_group({"label": kv[0][1]}).sort_key, str(kv[0]))):
             if method != "adalora":
                 continue
             lora = next((r for (m, l, t), r in by.items() if m == "lora" and l == label and t == tier), None)

@@ -218,8 +218,12 @@ def test_runs_that_collapsed_are_named_with_their_scores(tmp_path):
     f = findings.build(runs)
     text = findings.readme_section(f)
     assert ("  - 2 reported runs of this study ended below 65.00, halfway from the majority class to full "
-            "fine-tuning's mean: LoRA 332k seed 2 (64.50), LoRA 332k seed 5 (50.00).") in text
+            "fine-tuning's mean: LoRA 332k seed 2 (64.50), LoRA 332k seed 5 (50.00). They count in every statistic as "
+            "they are") in text
     row = next(r for r in f.found if r.task == "sst2" and r.label == "AdaLoRA 332k − LoRA 332k")
     assert row.test.n == 5
+    put(runs, "sst2", "lora", "332k", [80.0, 80.0, 81.0, 79.0, 50.0])
+    assert ("ended below 65.00, halfway from the majority class to full fine-tuning's mean: LoRA 332k seed 5 (50.00). "
+            "It counts in every statistic as it is;") in findings.readme_section(findings.build(runs))
     put(runs, "sst2", "lora", "332k", [80.0, 80.0, 81.0, 79.0, 80.0])
     assert "  - No reported run of this study has ended below 65.00" in findings.readme_section(findings.build(runs))

@@ -477,8 +477,10 @@ def build(runs: Path, lr_search: Path | None = None, pilots: Path | None = None,
             names = ", ".join(f"{method_name(r.method)}{' ' + r.label if r.label else ''} seed {r.seed} "
                               f"({metric_value(r.data, metric):.2f})" for r in runs_low)
             where = f"below {line:.2f}, halfway from the majority class to full fine-tuning's mean"
-            collapsed_text[task] = (f"{len(runs_low)} reported run{'s' if len(runs_low) > 1 else ''} of this study "
-                                    f"ended {where}: {names}. They count in every statistic as they are; a collapsed "
+            many = len(runs_low) > 1
+            collapsed_text[task] = (f"{len(runs_low)} reported run{'s' if many else ''} of this study "
+                                    f"ended {where}: {names}. {'They count' if many else 'It counts'} in every "
+                                    f"statistic as {'they are' if many else 'it is'}; a collapsed "
                                     f"seed is what widens an interval to several points" if runs_low else
                                     f"no reported run of this study has ended {where}")
     present = {plan_key(r) for r in data.found.records if r.model == MODEL and data.current(r)}

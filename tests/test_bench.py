@@ -165,3 +165,18 @@ def test_two_bench_records_are_compared_target_by_target(tmp_path, capsys):
     assert compare_main([str(paths[0]), str(tmp_path / "missing.json")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_auto_threads_on_a_cpu_is_one_thread_so_the_ratios_compare_cpu_time():
+    """Two threads on two cores gave the DeBERTa shape intervals too wide for a verdict that survives a rerun; one
+    thread makes the headline the process CPU time of the step."""
+    import torch
+
+    from runners.bench.machine import choose_threads
+    from runners.bench.run import headline_basis
+
+    threads, rule = choose_threads("auto", "cpu")
+    assert threads == 1 and "1 on a CPU" in rule
+    assert headline_basis(torch.device("cpu"), threads)[0] == "cpu_ratio_of_medians"
+    assert choose_threads("auto", "cuda")[0] == torch.get_num_threads()
+    assert choose_threads("3", "cpu") == (3, "as requested (--threads)")

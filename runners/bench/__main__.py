@@ -69,8 +69,8 @@ def parse(argv: list[str]) -> tuple[Options, Path, Path]:
     parser.add_argument("--scaling-repeats", type=int, default=None, help="rounds per size (default 10)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--threads", default="auto",
-                        help="torch CPU threads: a number, or auto (torch's default, 1 when the machine's load "
-                             "average is at or above its cores)")
+                        help="torch CPU threads: a number, or auto (1 on a CPU, so that the ratios compare the step's "
+                             "own CPU time; torch's default beside a GPU)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny models, four rounds, no memory processes: checks the machinery in seconds (never "
                              "refused for load, never a verdict)")

@@ -27,18 +27,18 @@ def memory_total_bytes() -> int | None:
     return int(match.group(1)) * 1024 if match else None
 
 
-def choose_threads(requested: str) -> tuple[int, str]:
-    """`auto`: torch's default, unless the machine is already busy (1-minute load average >= its cores): then 1,
-    because a parallel region waits for its slowest thread, and on a busy machine that thread is often off-CPU for
-    a whole scheduler slice. A number is taken as given."""
-    cores = os.cpu_count() or 1
+def choose_threads(requested: str, device_type: str = "cpu") -> tuple[int, str]:
+    """`auto` on a CPU: one thread. The headline ratios then compare the process's CPU time, which is the step's
+    own work: on the 2-core machine, torch's default of two threads gave wall-clock intervals 10-16% wide on the
+    DeBERTa shape, and two quiet runs reached opposite verdicts (results/bench/README.md). It is also how the CPU
+    reproduction runs its cells (one thread each). On a GPU the CPU threads only feed the device: torch's default.
+    A number is taken as given."""
     default = torch.get_num_threads()
     if requested != "auto":
         return int(requested), "as requested (--threads)"
-    load = os.getloadavg()[0]
-    if load >= cores and default > 1:
-        return 1, f"auto: 1 because the load average {load:.1f} was >= {cores} cores at the start"
-    return default, f"auto: torch's default ({default}); load average {load:.1f} on {cores} cores at the start"
+    if device_type == "cpu":
+        return 1, "auto: 1 on a CPU (process CPU time is the step's own work, and a rerun reproduces it)"
+    return default, f"auto: torch's default ({default}) beside a {device_type} device"
 
 
 def describe(device: torch.device, threads: int, threads_rule: str) -> dict:

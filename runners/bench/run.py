@@ -218,7 +218,7 @@ def run_bench(opts: Options, argv: list[str], progress: Callable[[str], None] = 
         raise BusyMachine(f"the machine is busy (1-minute load {load_start[0]:.1f} on {cores} cores): its timings "
                           f"would not be a verdict; wait for a quiet machine or pass --allow-load (the record then "
                           f"says so)")
-    threads, rule = choose_threads(opts.threads)
+    threads, rule = choose_threads(opts.threads, device.type)
     if device.type == "cpu":
         torch.set_num_threads(threads)
     started = dt.datetime.now(dt.timezone.utc)

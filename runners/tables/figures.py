@@ -87,7 +87,9 @@ def fig2(layout: Layout, model: str, found: Collection, paper: list[PaperValue],
     ncols = min(4, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     height = 3.2 * nrows + 0.8
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, height), squeeze=False)
+    # At least 9.5 in wide: the title and a six-column legend need it even over one panel.
+    width = max(4.2 * ncols, 9.5)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
     handles = {}
     for ax, (task, metric, ours, theirs) in zip(axes.flat, panels):
         for method in layout.methods:
@@ -127,8 +129,12 @@ def fig2(layout: Layout, model: str, found: Collection, paper: list[PaperValue],
                  y=1 - 0.1 / height)
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(6, len(handles)), fontsize=8,
                frameon=False)
-    width = 4.2 * ncols  # fixed margins in inches (tight_layout would draw every figure twice)
-    fig.subplots_adjust(left=0.75 / width, right=1 - 0.15 / width, bottom=(0.45 + 0.5) / height,
+    # Fixed margins in inches (tight_layout would draw every figure twice); each legend row below the first
+    # makes the figure 0.25 in taller.
+    extra = 0.25 * max(0, math.ceil(len(handles) / 6) - 1)
+    height += extra
+    fig.set_size_inches(width, height)
+    fig.subplots_adjust(left=0.75 / width, right=1 - 0.15 / width, bottom=(0.95 + extra) / height,
                         top=1 - 0.6 / height, wspace=0.3, hspace=0.45)
     return png_bytes(fig), used
 

@@ -186,7 +186,8 @@ def param_curves(layout: Layout, model: str, found: Collection, paper: list[Pape
 def _draw(layout: Layout, model: str, panels: list, avg_tasks: list[str]) -> bytes:
     ncols = 2 if len(panels) == 4 else min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    width, height = 5.0 * ncols, 3.6 * nrows + 1.6
+    # At least 10.5 in wide: the two-line title and the three-column legend need it even over one panel.
+    width, height = max(5.0 * ncols, 10.5), 3.6 * nrows + 1.6
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
     handles: dict[str, object] = {}
     paper_label = model_name(layout.paper_model)
@@ -224,16 +225,18 @@ def _draw(layout: Layout, model: str, panels: list, avg_tasks: list[str]) -> byt
         ax.grid(True, which="major", alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
+    start = "AdaLoRA (ours): starting size, dotted to its final budget"
+    order = [f"{method_name(m)} ({who})" for m in _drawn(layout) for who in ("ours", f"paper, {paper_label}")]
+    labels = [label for label in order + [start] if label in handles]
+    legend_rows = math.ceil(len(labels) / 3)
+    height += max(0.0, 0.2 * legend_rows - 0.6)   # a long legend (the successors' methods) gets its own room
+    fig.set_size_inches(width, height)
     reference = "the paper's model" if model == layout.paper_model else f"a reference on {paper_label}, not this model"
     fig.suptitle(f"Score against trained parameters, {FAMILY_TITLES.get(layout.fig2, layout.fig2)}: "
                  f"{model_name(model)}\nours: mean ± std over seeds (solid); the paper's values: dashed, open "
                  f"squares ({reference})", fontsize=10, y=1 - 0.08 / height)
-    start = "AdaLoRA (ours): starting size, dotted to its final budget"
-    order = [f"{method_name(m)} ({who})" for m in _drawn(layout) for who in ("ours", f"paper, {paper_label}")]
-    labels = [label for label in order + [start] if label in handles]
     fig.legend([handles[label] for label in labels], labels, loc="lower center", ncol=min(3, len(labels)),
                fontsize=7.5, frameon=False)
-    legend_rows = math.ceil(len(labels) / 3)
-    fig.subplots_adjust(left=0.7 / width, right=1 - 0.2 / width, bottom=(0.55 + 0.2 * legend_rows) / height,
+    fig.subplots_adjust(left=0.7 / width, right=1 - 0.2 / width, bottom=(0.6 + 0.2 * legend_rows) / height,
                         top=1 - 0.85 / height, wspace=0.3, hspace=0.5)
     return png_bytes(fig)

@@ -29,15 +29,15 @@ def memory_total_bytes() -> int | None:
 
 def choose_threads(requested: str, device_type: str = "cpu") -> tuple[int, str]:
     """`auto` on a CPU: one thread. The headline ratios then compare the process's CPU time, which is the step's
-    own work: on the 2-core machine, torch's default of two threads gave wall-clock intervals 10-16% wide on the
-    DeBERTa shape, and two quiet runs reached opposite verdicts (results/bench/README.md). It is also how the CPU
-    reproduction runs its cells (one thread each). On a GPU the CPU threads only feed the device: torch's default.
-    A number is taken as given."""
+    own work, and it is how the CPU reproduction runs its cells. On the 2-core machine two threads gave DeBERTa-shape
+    intervals 10-16% wide, one thread 6-8%; the processor's own speed still varies from round to round, so one
+    thread narrows intervals without making every verdict survive a rerun (results/bench/README.md). On a GPU the
+    CPU threads only feed the device: torch's default. A number is taken as given."""
     default = torch.get_num_threads()
     if requested != "auto":
         return int(requested), "as requested (--threads)"
     if device_type == "cpu":
-        return 1, "auto: 1 on a CPU (process CPU time is the step's own work, and a rerun reproduces it)"
+        return 1, "auto: 1 on a CPU (the ratios compare process CPU time, the step's own work)"
     return default, f"auto: torch's default ({default}) beside a {device_type} device"
 
 

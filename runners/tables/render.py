@@ -135,7 +135,8 @@ def ratio_lines(table: Table) -> list[list[str]]:
     for i, col in enumerate(table.columns):
         if col.metric != "time_per_epoch_min":
             continue
-        for (method, label, tier), row in sorted(by.items(), key=lambda kv: (budget_group({"label": kv[0][1]}).sort_key, str(kv[0]))):
+        in_budget_order = sorted(by.items(), key=lambda kv: (budget_group({"label": kv[0][1]}).sort_key, str(kv[0])))
+        for (method, label, tier), row in in_budget_order:
             if method != "adalora":
                 continue
             lora = next((r for (m, l, t), r in by.items() if m == "lora" and l == label and t == tier), None)
